@@ -1,0 +1,147 @@
+/*
+ * aimetcle.h — the public C ABI of libaimetcle.so
+ *
+ * aimetcle implements AIMET's post-training quantization techniques
+ * (batch-norm folding, cross-layer scaling, high-bias fold) in Swift and
+ * exports them as a flat C API over plain float buffers.
+ *
+ * Quick tour
+ * ----------
+ *   1. Describe each layer with an aimet_layer_t: its kind, groups, and
+ *      pointers to YOUR weight / bias buffers (torch layouts, float32,
+ *      C-contiguous). Describe a BatchNorm with an aimet_batchnorm_t.
+ *   2. Call a transform. It works in place on your buffers:
+ *
+ *        aimet_layer_t conv = {0};
+ *        conv.kind = AIMET_LAYER_CONV2D; conv.groups = 1; conv.name = "conv1";
+ *        conv.weight = w; conv.weight_shape = wshape; conv.weight_ndim = 4;
+ *        conv.bias = b; conv.bias_len = 16;          // zeros if it had none
+ *        aimet_batchnorm_t bn = { gamma, beta, mean, var, 16, 1e-5f, "bn1" };
+ *        if (aimet_bn_fold(&conv, &bn, AIMET_BN_AFTER_LAYER) != AIMET_STATUS_OK)
+ *            fprintf(stderr, "%s\n", aimet_last_error());
+ *
+ *   3. Every fallible call returns aimet_status_t (0 = OK, negative = error).
+ *      On error nothing was written: your buffers are exactly as before, and
+ *      aimet_last_error() says what was wrong.
+ *
+ * Layouts (torch's): conv [Cout, Cin/groups, k...] (1-D: [Cout, Cin/groups, K]),
+ * transposed conv [Cin, Cout/groups, k...], linear [out, in].
+ *
+ * Conventions: symbols aimet_<noun>_<verb>; enum values are explicit and
+ * append-only; the library keeps no caller pointer after a call returns;
+ * all calls are thread-safe when they do not share buffers.
+ */
+#ifndef AIMETCLE_H
+#define AIMETCLE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped on every incompatible change; bindings refuse a mismatch. */
+#define AIMET_ABI_VERSION 1
+
+/* ---------------------------------------------------------------- status */
+
+typedef enum aimet_status {
+    AIMET_STATUS_OK = 0,
+    AIMET_STATUS_INVALID_ARGUMENT = -1, /* a value that makes no sense (kind, groups, count) */
+    AIMET_STATUS_NULL_POINTER = -2,     /* a required pointer was NULL */
+    AIMET_STATUS_SHAPE_MISMATCH = -3,   /* shapes / channel counts do not fit together */
+    AIMET_STATUS_NUMERIC = -4,          /* NaN / infinity in the input, zero BN sigma */
+    AIMET_STATUS_UNSUPPORTED = -5,      /* valid input the operation cannot handle */
+    AIMET_STATUS_INTERNAL = -99         /* a bug in aimetcle: please report */
+} aimet_status_t;
+
+/* The ABI version the library was built with (== AIMET_ABI_VERSION). */
+uint32_t aimet_abi_version(void);
+
+/* Static text for a status ("invalid argument", ...). Borrowed; never free. */
+const char *aimet_status_string(aimet_status_t status);
+
+/* The message of the last failed call on THIS thread ("" if none).
+ * Borrowed; valid until the next aimetcle call on the same thread. */
+const char *aimet_last_error(void);
+
+/* ---------------------------------------------------------------- layers */
+
+typedef enum aimet_layer_kind {
+    AIMET_LAYER_CONV1D = 1,
+    AIMET_LAYER_CONV2D = 2,
+    AIMET_LAYER_CONV_TRANSPOSE1D = 3,
+    AIMET_LAYER_CONV_TRANSPOSE2D = 4,
+    AIMET_LAYER_LINEAR = 5
+} aimet_layer_kind_t;
+
+/* A weight layer over caller-owned buffers (borrowed for the call only). */
+typedef struct aimet_layer {
+    int32_t kind;                /* aimet_layer_kind_t */
+    int32_t groups;              /* >= 1; 1 for linear */
+    int32_t padded;              /* nonzero if the layer pads its input (conv) */
+    int32_t weight_ndim;         /* 3 for 1-D convs, 4 for 2-D convs, 2 for linear */
+    float *weight;               /* weight_shape-sized, C-contiguous float32 */
+    const int64_t *weight_shape; /* weight_ndim entries */
+    float *bias;                 /* out-channel floats, or NULL when there is no bias */
+    int64_t bias_len;            /* entries in bias (ignored when bias is NULL) */
+    const char *name;            /* for error messages; may be NULL */
+} aimet_layer_t;
+
+/* BatchNorm parameters over caller-owned buffers (read only). */
+typedef struct aimet_batchnorm {
+    const float *gamma;          /* weight */
+    const float *beta;           /* bias */
+    const float *running_mean;
+    const float *running_var;
+    int64_t num_features;        /* entries in each of the four buffers */
+    float eps;
+    const char *name;            /* for error messages; may be NULL */
+} aimet_batchnorm_t;
+
+/* ------------------------------------------------------ batch-norm folding */
+
+typedef enum aimet_bn_position {
+    AIMET_BN_AFTER_LAYER = 0,    /* layer -> bn   (AIMET: fold backward) */
+    AIMET_BN_BEFORE_LAYER = 1    /* bn -> layer   (AIMET: fold forward)  */
+} aimet_bn_position_t;
+
+/* Whether `bn` at `position` can be folded into `layer`: *foldable = 1 or 0.
+ * A BN before the layer folds only into a non-transposed layer with groups 1
+ * and no padding; a BN after a transposed conv only when groups is 1 or its
+ * input channels. Shapes are checked as by aimet_bn_fold. */
+aimet_status_t aimet_bn_fold_check(const aimet_layer_t *layer, const aimet_batchnorm_t *bn,
+                                   int32_t position, int32_t *foldable);
+
+/* Fold `bn` into `layer` in place (SPEC 1), writing layer->weight and
+ * layer->bias. layer->bias must be a buffer of out-channel floats: pass zeros
+ * for a layer that had no bias. Errors: unfoldable pair, channel mismatch,
+ * sigma == 0, NaN/inf anywhere. */
+aimet_status_t aimet_bn_fold(aimet_layer_t *layer, const aimet_batchnorm_t *bn, int32_t position);
+
+/* ---------------------------------------------------- cross-layer scaling */
+
+/* Scale one CLS set in place (SPEC 2): `count` == 2 for a pair (L1, L2) or 3
+ * for a triplet (L1, DW, L3) whose middle layer is depthwise. Layers must be
+ * convs (1-D/2-D, plain or transposed). `scales` receives the factors: C
+ * floats for a pair, 2*C for a triplet (S12 then S23), C = channels between;
+ * `scales_len` is its size in floats. Biases may be NULL. */
+aimet_status_t aimet_cls_scale_set(aimet_layer_t *const *layers, int32_t count,
+                                   float *scales, int64_t scales_len);
+
+/* ---------------------------------------------------------- high-bias fold */
+
+/* High-bias fold for one scaled pair (SPEC 3): moves the part of layer1's
+ * bias above beta - 3|gamma| (with ReLU between) into layer2's bias, using the
+ * BN that was folded into layer1 and the pair's CLS scale factor (`scale_len`
+ * == layer1's out-channels). Only gamma/beta of `bn` are read (mean/var may
+ * be NULL). *applied = 0 when a bias is missing (nothing changes), else 1. */
+aimet_status_t aimet_hbf_fold_pair(aimet_layer_t *layer1, aimet_layer_t *layer2,
+                                   const aimet_batchnorm_t *bn, const float *scale,
+                                   int64_t scale_len, int32_t relu_between, int32_t *applied);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AIMETCLE_H */

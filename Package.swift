@@ -1,0 +1,24 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "aimetcle",
+    products: [
+        // libaimetcle.so: the C ABI declared in Include/aimetcle.h.
+        .library(name: "aimetcle", type: .dynamic, targets: ["CAPI"]),
+        // The Swift core, for Swift users.
+        .library(name: "AimetCore", targets: ["AimetCore"]),
+    ],
+    targets: [
+        // MARK: - Core (pure Swift, no C-ABI concerns)
+        .target(name: "AimetCore"),
+
+        // MARK: - C ABI
+        // The public header as a Clang module, so the @_cdecl layer shares its types.
+        .systemLibrary(name: "CAimetABI", path: "Include"),
+        .target(name: "CAPI", dependencies: ["AimetCore", "CAimetABI"]),
+
+        // MARK: - Tests
+        .testTarget(name: "AimetCoreTests", dependencies: ["AimetCore"]),
+    ]
+)

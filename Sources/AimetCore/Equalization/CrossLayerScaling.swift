@@ -1,0 +1,94 @@
+import Glibc
+
+/// Cross-layer scaling (SPEC §2, Nagel et al. 2019 §4.1).
+///
+/// For a pair `L1 -> L2` joined through a positively homogeneous function
+/// (ReLU, PReLU, nothing), rescaling channel i of L1's output by `1/S[i]` and
+/// the matching input channel of L2 by `S[i]` leaves the pair's function
+/// unchanged. Choosing `S[i] = r1[i] / sqrt(r1[i] * c2[i])` equalizes the
+/// ranges: afterwards `r(W1') == c(W2') == sqrt(r1 * c2)` channel by channel.
+public enum CrossLayerScaling {
+    /// Scales a pair in place and returns `S` (one factor per channel between).
+    public static func scalePair(_ l1: inout WeightLayer, _ l2: inout WeightLayer) throws -> [Float] {
+        try requireConv(l1)
+        try requireConv(l2)
+        try requireJoined(l1, l2)
+        let r1 = l1.outputChannelRanges
+        let c2 = l2.inputChannelRanges
+        let s = (0..<r1.count).map { i in
+            sanitized(Double(r1[i]) / (Double(r1[i]) * Double(c2[i])).squareRoot())
+        }
+        var a = l1, b = l2
+        a.divideOutputs(by: s)
+        b.scaleInputChannels(by: s)
+        try a.requireFinite(after: "cross-layer scaling")
+        try b.requireFinite(after: "cross-layer scaling")
+        l1 = a
+        l2 = b
+        return s
+    }
+
+    /// Scales a depthwise-separable triplet `L1 -> DW -> L3` in place:
+    /// `m = cbrt(r1 * rdw * c3)`, `S12 = r1 / m`, `S23 = m / c3`, after which
+    /// all three ranges equal `m`. Returns `(S12, S23)`.
+    public static func scaleTriplet(_ l1: inout WeightLayer, _ dw: inout WeightLayer,
+                                    _ l3: inout WeightLayer) throws -> (s12: [Float], s23: [Float]) {
+        for layer in [l1, dw, l3] { try requireConv(layer) }
+        guard dw.isDepthwise else {
+            throw AimetError.unsupported("\(dw.label) is the middle layer of a triplet but is not depthwise (groups \(dw.groups), \(dw.inChannels) in, \(dw.outChannels) out); a triplet needs groups == in == out channels")
+        }
+        try requireJoined(l1, dw)
+        try requireJoined(dw, l3)
+        let r1 = l1.outputChannelRanges, rdw = dw.outputChannelRanges, c3 = l3.inputChannelRanges
+        var s12 = [Float](repeating: 1, count: r1.count)
+        var s23 = s12
+        for i in 0..<r1.count {
+            let m = cbrt(Double(r1[i]) * Double(rdw[i]) * Double(c3[i]))
+            s12[i] = sanitized(Double(r1[i]) / m)
+            s23[i] = sanitized(m / Double(c3[i]))
+        }
+        var a = l1, b = dw, c = l3
+        a.divideOutputs(by: s12)
+        b.scaleOutputChannels(by: (0..<s12.count).map { s12[$0] / s23[$0] })
+        if let bias = b.bias { b.bias = (0..<bias.count).map { bias[$0] / s23[$0] } }
+        c.scaleInputChannels(by: s23)
+        for layer in [a, b, c] { try layer.requireFinite(after: "cross-layer scaling") }
+        l1 = a
+        dw = b
+        l3 = c
+        return (s12, s23)
+    }
+
+    /// Dead or degenerate channels (0/0, x/0, 0) keep their scale: factor 1.
+    static func sanitized(_ s: Double) -> Float {
+        let f = Float(s)
+        return f.isFinite && f != 0 ? f : 1
+    }
+
+    static func requireConv(_ layer: WeightLayer) throws {
+        guard layer.kind.isConv else {
+            throw AimetError.unsupported("\(layer.label) cannot be cross-layer scaled: only Conv1d, Conv2d, ConvTranspose1d and ConvTranspose2d layers can")
+        }
+    }
+
+    static func requireJoined(_ first: WeightLayer, _ second: WeightLayer) throws {
+        guard first.outChannels == second.inChannels else {
+            throw AimetError.shape("\(first.label) has \(first.outChannels) output channels but \(second.label) has \(second.inChannels) input channels; they cannot form a CLS pair")
+        }
+    }
+}
+
+extension WeightLayer {
+    /// `W[o] /= s[o]`, `b[o] /= s[o]`.
+    mutating func divideOutputs(by s: [Float]) {
+        let k = kernelSize
+        var data = weight.data
+        data.withUnsafeMutableBufferPointer { w in
+            forEachKernel { o, _, start in
+                for t in start..<(start + k) { w[t] /= s[o] }
+            }
+        }
+        weight.data = data
+        if let bias { self.bias = (0..<bias.count).map { bias[$0] / s[$0] } }
+    }
+}

@@ -1,0 +1,236 @@
+/// The layer types whose weights the equalization techniques rewrite.
+public enum LayerKind: Sendable, Equatable, CustomStringConvertible {
+    case conv1d, conv2d, convTranspose1d, convTranspose2d, linear
+
+    public var isTransposed: Bool { self == .convTranspose1d || self == .convTranspose2d }
+    public var isConv: Bool { self != .linear }
+
+    /// The weight rank this kind stores: `[O, I/g, K]`, `[O, I/g, kH, kW]`, `[O, I]`
+    /// (transposed: `[I, O/g, ...]`).
+    public var weightRank: Int {
+        switch self {
+        case .conv1d, .convTranspose1d: return 3
+        case .conv2d, .convTranspose2d: return 4
+        case .linear: return 2
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .conv1d: return "Conv1d"
+        case .conv2d: return "Conv2d"
+        case .convTranspose1d: return "ConvTranspose1d"
+        case .convTranspose2d: return "ConvTranspose2d"
+        case .linear: return "Linear"
+        }
+    }
+}
+
+/// A conv / transposed conv / linear layer: its weight in torch's layout, an
+/// optional bias, and the attributes the techniques depend on.
+public struct WeightLayer: Sendable, Equatable {
+    public var name: String
+    public var kind: LayerKind
+    public var groups: Int
+    /// Whether the layer pads its input (a BN before it then cannot be folded).
+    public var padded: Bool
+    public var weight: Tensor
+    public var bias: [Float]?
+
+    /// Builds a layer after checking that `weight`, `groups` and `bias` fit `kind`.
+    public init(name: String, kind: LayerKind, weight: Tensor, bias: [Float]?,
+                groups: Int = 1, padded: Bool = false) throws {
+        self.name = name
+        self.kind = kind
+        self.groups = groups
+        self.padded = padded
+        self.weight = weight
+        self.bias = bias
+        try validate()
+    }
+
+    /// `'name'` for messages.
+    var label: String { name.isEmpty ? "\(kind) layer" : "\(kind) '\(name)'" }
+
+    private func validate() throws {
+        guard weight.rank == kind.weightRank else {
+            throw AimetError.shape("\(label): weight must have \(kind.weightRank) dimensions, got shape \(weight.shape)")
+        }
+        guard weight.shape.allSatisfy({ $0 > 0 }) else {
+            throw AimetError.shape("\(label): weight shape \(weight.shape) has an empty dimension")
+        }
+        guard groups >= 1 else { throw AimetError.invalid("\(label): groups must be >= 1, got \(groups)") }
+        if kind == .linear && groups != 1 {
+            throw AimetError.invalid("\(label): a linear layer has groups 1, got \(groups)")
+        }
+        // Axis 0 of a conv is Cout, of a transposed conv Cin: both split into groups.
+        guard weight.shape[0] % groups == 0 else {
+            throw AimetError.shape("\(label): weight dimension 0 (\(weight.shape[0])) is not divisible by groups \(groups)")
+        }
+        if let bias, bias.count != outChannels {
+            throw AimetError.shape("\(label): bias has \(bias.count) entries, the layer has \(outChannels) output channels")
+        }
+        if let i = weight.firstNonFinite {
+            throw AimetError.numeric("\(label): weight is not finite at flat index \(i) (\(weight.data[i]))")
+        }
+        if let bias, let i = bias.firstNonFinite {
+            throw AimetError.numeric("\(label): bias is not finite at index \(i) (\(bias[i]))")
+        }
+    }
+
+    // MARK: - Channel geometry
+
+    /// Elements of one kernel (product of the spatial dims; 1 for linear).
+    var kernelSize: Int { weight.shape.dropFirst(2).reduce(1, *) }
+
+    public var outChannels: Int {
+        kind.isTransposed ? weight.shape[1] * groups : weight.shape[0]
+    }
+
+    public var inChannels: Int {
+        kind.isTransposed ? weight.shape[0] : weight.shape[1] * groups
+    }
+
+    /// `groups == Cin == Cout`: every channel is filtered on its own.
+    public var isDepthwise: Bool { kind.isConv && groups == inChannels && groups == outChannels }
+
+    /// Calls `body(out, in, start)` for every (output channel, input channel)
+    /// kernel of the weight; the kernel occupies `start ..< start + kernelSize`
+    /// of `weight.data`. This maps every layout (conv, grouped, transposed,
+    /// linear) onto the logical `[Cout, Cin]` view the formulas use.
+    func forEachKernel(_ body: (_ out: Int, _ input: Int, _ start: Int) -> Void) {
+        let a = weight.shape[0], b = weight.shape[1], k = kernelSize
+        let aPerGroup = a / groups
+        for i in 0..<a {
+            let group = i / aPerGroup
+            for j in 0..<b {
+                let start = (i * b + j) * k
+                if kind.isTransposed {
+                    body(group * b + j, i, start)
+                } else {
+                    body(i, group * b + j, start)
+                }
+            }
+        }
+    }
+
+    /// `r(W)[o] = max |W[o, ...]|` per output channel.
+    public var outputChannelRanges: [Float] {
+        var r = [Float](repeating: 0, count: outChannels)
+        weight.data.withUnsafeBufferPointer { w in
+            forEachKernel { o, _, s in
+                for t in s..<(s + kernelSize) { r[o] = Swift.max(r[o], abs(w[t])) }
+            }
+        }
+        return r
+    }
+
+    /// `c(W)[i] = max |W[:, i, ...]|` per input channel.
+    public var inputChannelRanges: [Float] {
+        var c = [Float](repeating: 0, count: inChannels)
+        weight.data.withUnsafeBufferPointer { w in
+            forEachKernel { _, i, s in
+                for t in s..<(s + kernelSize) { c[i] = Swift.max(c[i], abs(w[t])) }
+            }
+        }
+        return c
+    }
+
+    /// `W[o] *= factor[o]` for every output channel o.
+    mutating func scaleOutputChannels(by factor: [Float]) {
+        let k = kernelSize
+        var data = weight.data
+        data.withUnsafeMutableBufferPointer { w in
+            forEachKernel { o, _, s in
+                for t in s..<(s + k) { w[t] *= factor[o] }
+            }
+        }
+        weight.data = data
+    }
+
+    /// `W[:, i] *= factor[i]` for every input channel i.
+    mutating func scaleInputChannels(by factor: [Float]) {
+        let k = kernelSize
+        var data = weight.data
+        data.withUnsafeMutableBufferPointer { w in
+            forEachKernel { _, i, s in
+                for t in s..<(s + k) { w[t] *= factor[i] }
+            }
+        }
+        weight.data = data
+    }
+
+    /// `(W.sum(k) @ v)[o]`: the response of every output channel to a constant
+    /// per-input-channel signal `v` (how a shift before the layer moves its bias).
+    func kernelSumProduct(_ v: [Float]) -> [Float] {
+        var acc = [Double](repeating: 0, count: outChannels)
+        let k = kernelSize
+        weight.data.withUnsafeBufferPointer { w in
+            forEachKernel { o, i, s in
+                var sum: Double = 0
+                for t in s..<(s + k) { sum += Double(w[t]) }
+                acc[o] += sum * Double(v[i])
+            }
+        }
+        return acc.map { Float($0) }
+    }
+}
+
+/// BatchNorm parameters in inference form.
+public struct BatchNormParams: Sendable, Equatable {
+    public var name: String
+    public var gamma: [Float]
+    public var beta: [Float]
+    public var runningMean: [Float]
+    public var runningVar: [Float]
+    public var eps: Float
+
+    public init(name: String = "", gamma: [Float], beta: [Float],
+                runningMean: [Float], runningVar: [Float], eps: Float) throws {
+        self.name = name
+        self.gamma = gamma
+        self.beta = beta
+        self.runningMean = runningMean
+        self.runningVar = runningVar
+        self.eps = eps
+        try validate()
+    }
+
+    public var numFeatures: Int { gamma.count }
+
+    var label: String { name.isEmpty ? "BatchNorm" : "BatchNorm '\(name)'" }
+
+    private func validate() throws {
+        let n = gamma.count
+        for (field, values) in [("beta", beta), ("running_mean", runningMean), ("running_var", runningVar)]
+        where values.count != n {
+            throw AimetError.shape("\(label): \(field) has \(values.count) entries, weight (gamma) has \(n)")
+        }
+        for (field, values) in [("weight (gamma)", gamma), ("bias (beta)", beta),
+                                ("running_mean", runningMean), ("running_var", runningVar)] {
+            if let i = values.firstNonFinite {
+                throw AimetError.numeric("\(label): \(field) is not finite at index \(i) (\(values[i]))")
+            }
+        }
+        guard eps.isFinite, eps >= 0 else { throw AimetError.numeric("\(label): eps must be finite and >= 0, got \(eps)") }
+        if let i = runningVar.firstIndex(where: { $0 < 0 }) {
+            throw AimetError.numeric("\(label): running_var is negative at index \(i) (\(runningVar[i]))")
+        }
+    }
+
+    /// `s = gamma / sqrt(var + eps)`; a zero sigma is an error, not a NaN.
+    public func scale() throws -> [Float] {
+        var s = [Float](repeating: 0, count: numFeatures)
+        for c in 0..<numFeatures {
+            let sigma = (runningVar[c] + eps).squareRoot()
+            guard sigma > 0 else {
+                throw AimetError.numeric("\(label): sigma = sqrt(running_var + eps) is 0 at channel \(c) (running_var \(runningVar[c]), eps \(eps))")
+            }
+            s[c] = gamma[c] / sigma
+            guard s[c].isFinite else {
+                throw AimetError.numeric("\(label): gamma / sigma overflows at channel \(c) (gamma \(gamma[c]), sigma \(sigma))")
+            }
+        }
+        return s
+    }
+}
