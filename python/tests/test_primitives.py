@@ -94,7 +94,7 @@ def test_fold_bn_before_layer_matches_reference(make):
 def test_fold_keeps_function():
     reference = pytest.importorskip("reference")
     conv, bn = randomize(nn.Conv2d(3, 8, 3, padding=1)), random_bn(nn.BatchNorm2d(8))
-    model = nn.Sequential(conv, bn, nn.ReLU())
+    model = nn.Sequential(conv, bn, nn.ReLU()).eval()
     x = RNG.normal(size=(2, 3, 9, 9)).astype(np.float32)
     with reference.numpy_forward():
         before = model(x)
@@ -152,7 +152,7 @@ def test_scale_triplet_matches_reference_and_instance_call():
 def test_scaling_keeps_function_through_relu():
     reference = pytest.importorskip("reference")
     l1, l2, l3 = randomize(nn.Conv2d(3, 8, 3)), randomize(nn.Conv2d(8, 8, 3, groups=8)), randomize(nn.Conv2d(8, 4, 1))
-    model = nn.Sequential(l1, nn.ReLU(), l2, nn.ReLU(), l3)
+    model = nn.Sequential(l1, nn.ReLU(), l2, nn.ReLU(), l3).eval()
     x = RNG.normal(size=(2, 3, 10, 10)).astype(np.float32)
     with reference.numpy_forward():
         before = model(x)

@@ -1,0 +1,109 @@
+"""AIMET's documented manual-mode CLE examples run on aimetcle (python/examples),
+checked against the NumPy reference of every step."""
+
+import copy
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from aimetcle import nn
+
+import npref
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
+sys.path.insert(0, EXAMPLES)
+import post_training_techniques_examples as ex  # noqa: E402
+
+
+def realistic_batchnorms(model, seed):
+    """Trained-looking BN statistics (torchvision's init makes every BN an identity)."""
+    rng = np.random.default_rng(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.weight[...] = rng.uniform(0.2, 3, n)
+            m.bias[...] = rng.normal(0, 2, n)
+            m.running_mean[...] = rng.normal(0, 1, n)
+            m.running_var[...] = rng.uniform(0.05, 4, n)
+
+
+def capture(monkeypatch, owner, name, seed):
+    """Wrap a model builder used by the example: record the model it builds."""
+    built = {}
+    real = getattr(owner, name)
+
+    def builder(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # no pretrained weights offline: seeded random init
+            model = real(*args, **kwargs)
+        realistic_batchnorms(model, seed)
+        built["model"], built["original"] = model, copy.deepcopy(model)
+        return model
+
+    monkeypatch.setattr(owner, name, builder)
+    return built
+
+
+def bn(m):
+    return m.weight, m.bias, m.running_mean, m.running_var, m.eps
+
+
+def close(a, b):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(b).max())))
+
+
+def test_cross_layer_equalization_manual(monkeypatch):
+    built = capture(monkeypatch, ex.models, "resnet18", seed=1)
+    ex.cross_layer_equalization_manual()
+    model, o = built["model"], built["original"]
+
+    w1, b1 = npref.fold_after(o.conv1.weight, None, bn(o.bn1))
+    w2, b2 = npref.fold_after(o.layer1[0].conv1.weight, None, bn(o.layer1[0].bn1))
+    w1, b1, w2, s0 = npref.cls_pair((w1, b1, False, 1), (w2, b2, False, 1))
+    w2, b2, w3, s1 = npref.cls_pair((w2, b2, False, 1), (o.layer1[0].conv2.weight, None, False, 1))
+    b1, b2 = npref.high_bias_fold(b1, w2, b2, False, 1, o.bn1.weight, o.bn1.bias, s0, True)
+    # pair 2's layer2 (layer1[0].conv2) has no bias: high-bias fold skips it
+
+    close(model.conv1.weight, w1)
+    close(model.conv1.bias, b1)
+    close(model.layer1[0].conv1.weight, w2)
+    close(model.layer1[0].conv1.bias, b2)
+    close(model.layer1[0].conv2.weight, w3)
+    assert model.layer1[0].conv2.bias is None
+    assert isinstance(model.bn1, nn.Identity) and isinstance(model.layer1[0].bn1, nn.Identity)
+    assert isinstance(model.layer1[0].bn2, nn.BatchNorm2d), "only the listed BNs are folded"
+
+
+def test_cross_layer_equalization_depthwise_layers(monkeypatch):
+    built = capture(monkeypatch, ex, "MobileNetV2", seed=2)
+    ex.cross_layer_equalization_depthwise_layers()
+    model, o = built["model"], built["original"]
+    first, block = o.features[0], o.features[1].conv
+
+    w1, b1 = npref.fold_after(first[0].weight, None, bn(first[1]))
+    wdw, bdw = npref.fold_after(block[0].weight, None, bn(block[1]), False, block[0].groups)
+    w3, b3 = npref.fold_after(block[3].weight, None, bn(block[4]))
+    w1, b1, wdw, bdw, w3, s12, s23 = npref.cls_triplet((w1, b1, False, 1), (wdw, bdw, False, block[0].groups),
+                                                       (w3, b3, False, 1))
+    b1, bdw = npref.high_bias_fold(b1, wdw, bdw, False, block[0].groups, first[1].weight, first[1].bias, s12, True)
+    bdw, b3 = npref.high_bias_fold(bdw, w3, b3, False, 1, block[1].weight, block[1].bias, s23, True)
+
+    conv = model.features[1].conv
+    for actual, expected in ((model.features[0][0].weight, w1), (model.features[0][0].bias, b1),
+                             (conv[0].weight, wdw), (conv[0].bias, bdw), (conv[3].weight, w3), (conv[3].bias, b3)):
+        close(actual, expected)
+    assert not any(isinstance(m, nn.ReLU6) for m in model.modules()), "ReLU6 replaced by ReLU"
+    for m in (model.features[0][1], conv[1], conv[4]):
+        assert isinstance(m, nn.Identity)
+
+
+def test_demo_script_runs():
+    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "run_examples.py")], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "cross_layer_equalization_manual" in out.stdout
+    assert "cross_layer_equalization_depthwise_layers" in out.stdout
