@@ -9,9 +9,17 @@ let package = Package(
         // The Swift core, for Swift users.
         .library(name: "AimetCore", targets: ["AimetCore"]),
     ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+    ],
     targets: [
         // MARK: - Core (pure Swift, no C-ABI concerns)
-        .target(name: "AimetCore"),
+        .target(
+            name: "AimetCore",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["ONNX/onnx.proto"]
+        ),
 
         // MARK: - C ABI
         // The public header as a Clang module, so the @_cdecl layer shares its types.

@@ -52,6 +52,10 @@ typedef enum aimet_status {
     AIMET_STATUS_SHAPE_MISMATCH = -3,   /* shapes / channel counts do not fit together */
     AIMET_STATUS_NUMERIC = -4,          /* NaN / infinity in the input, zero BN sigma */
     AIMET_STATUS_UNSUPPORTED = -5,      /* valid input the operation cannot handle */
+    AIMET_STATUS_IO = -6,               /* a file could not be read or written */
+    AIMET_STATUS_FORMAT = -7,           /* a malformed or truncated model file */
+    AIMET_STATUS_FILE_NOT_FOUND = -8,   /* no file at the given path */
+    AIMET_STATUS_UNKNOWN_NAME = -9,     /* no node / parameter of that name */
     AIMET_STATUS_INTERNAL = -99         /* a bug in aimetcle: please report */
 } aimet_status_t;
 
@@ -139,6 +143,90 @@ aimet_status_t aimet_cls_scale_set(aimet_layer_t *const *layers, int32_t count,
 aimet_status_t aimet_hbf_fold_pair(aimet_layer_t *layer1, aimet_layer_t *layer2,
                                    const aimet_batchnorm_t *bn, const float *scale,
                                    int64_t scale_len, int32_t relu_between, int32_t *applied);
+
+/* ------------------------------------------------------------------ models
+ *
+ * A model is a graph (ONNX semantics: nodes with op types, attributes and
+ * named values; float32 parameters by name). Load one from ONNX, or build one
+ * node by node; run auto-mode transforms on it; read parameters back; save
+ * it as ONNX. Every transform is atomic: on error the model is unchanged.
+ * A model handle must not be used from two threads at once (such a call
+ * fails with AIMET_STATUS_INVALID_ARGUMENT rather than racing).
+ */
+typedef struct aimet_model aimet_model_t;
+
+/* Loads an ONNX file. *out: caller owns; free with aimet_model_free. */
+aimet_status_t aimet_model_load_onnx(const char *path, aimet_model_t **out);
+
+/* Parses a serialized ONNX model (`data` is copied). *out: caller owns. */
+aimet_status_t aimet_model_load_onnx_bytes(const void *data, int64_t size, aimet_model_t **out);
+
+/* Writes the model as ONNX through a temporary file renamed over `path`:
+ * a failed save leaves no half-written file and any old file intact. */
+aimet_status_t aimet_model_save_onnx(aimet_model_t *model, const char *path);
+
+/* An empty model to build with the calls below. *out: caller owns. */
+aimet_status_t aimet_model_create(aimet_model_t **out);
+
+/* Releases a model; NULL is accepted. */
+void aimet_model_free(aimet_model_t *model);
+
+/* Graph building. Names are copied. A shape entry of -1 is a free dimension. */
+aimet_status_t aimet_model_add_input(aimet_model_t *model, const char *name, const int64_t *shape, int32_t ndim);
+aimet_status_t aimet_model_add_output(aimet_model_t *model, const char *name);
+aimet_status_t aimet_model_add_node(aimet_model_t *model, const char *op_type, const char *name,
+                                    const char *const *inputs, int32_t num_inputs,
+                                    const char *const *outputs, int32_t num_outputs);
+aimet_status_t aimet_model_set_attr_int(aimet_model_t *model, const char *node, const char *attr, int64_t value);
+aimet_status_t aimet_model_set_attr_ints(aimet_model_t *model, const char *node, const char *attr,
+                                         const int64_t *values, int32_t count);
+aimet_status_t aimet_model_set_attr_float(aimet_model_t *model, const char *node, const char *attr, float value);
+
+/* Parameters. set: creates or replaces (data and shape are copied; values
+ * must be finite). param_shape: writes up to `capacity` dims and the rank.
+ * get: copies `count` floats (must equal the element count) into `data`. */
+aimet_status_t aimet_model_set_param(aimet_model_t *model, const char *name, const float *data,
+                                     const int64_t *shape, int32_t ndim);
+aimet_status_t aimet_model_param_shape(aimet_model_t *model, const char *name, int64_t *shape,
+                                       int32_t capacity, int32_t *ndim);
+aimet_status_t aimet_model_get_param(aimet_model_t *model, const char *name, float *data, int64_t count);
+
+/* Transforms (SPEC 1, 4). Each replaces the model's report. */
+typedef enum aimet_equalize_flags {
+    AIMET_EQUALIZE_DEFAULT = 0,
+    AIMET_EQUALIZE_KEEP_RELU6 = 1,          /* do not turn ReLU6 (Clip 0..6) into ReLU */
+    AIMET_EQUALIZE_NO_BN_FOLD = 2,
+    AIMET_EQUALIZE_NO_SCALE = 4,
+    AIMET_EQUALIZE_NO_HIGH_BIAS_FOLD = 8
+} aimet_equalize_flags_t;
+
+/* equalize_model: BN fold, ReLU6 -> ReLU, CLS, high-bias fold, limited to the
+ * nodes between the named start and output nodes/values when given (NULL/0:
+ * the whole model). `flags`: aimet_equalize_flags_t bits. */
+aimet_status_t aimet_model_equalize(aimet_model_t *model, int32_t flags,
+                                    const char *const *start_names, int32_t num_starts,
+                                    const char *const *output_names, int32_t num_outputs);
+
+/* fold_given_batch_norms by node names; positions[i] is aimet_bn_position_t. */
+aimet_status_t aimet_model_fold_batch_norms(aimet_model_t *model, const char *const *layers,
+                                            const char *const *batchnorms, const int32_t *positions,
+                                            int32_t count);
+
+/* Replaces ReLU6 by ReLU in the nodes named (all Clip 0..6 nodes when names is NULL). */
+aimet_status_t aimet_model_replace_relu6(aimet_model_t *model, const char *const *names, int32_t count);
+
+/* What the last transform did, as counts. Any pointer may be NULL. */
+aimet_status_t aimet_model_report_counts(aimet_model_t *model, int32_t *folded, int32_t *relu6_replaced,
+                                         int32_t *cls_sets, int32_t *high_bias_folded);
+
+/* JSON texts, query-size-then-fill: with buffer NULL (or too small) *length
+ * gets the size needed including the terminating NUL; with a large enough
+ * buffer it is filled and *length set. report: the last transform's folded
+ * pairs, ReLU6 replacements, CLS sets (layers, scales, relu flags) and
+ * high-bias-fold count. describe: inputs, outputs, nodes (name, op, inputs,
+ * outputs, attributes) and parameters (name, shape). */
+aimet_status_t aimet_model_report_json(aimet_model_t *model, char *buffer, int64_t capacity, int64_t *length);
+aimet_status_t aimet_model_describe_json(aimet_model_t *model, char *buffer, int64_t capacity, int64_t *length);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,10 @@ public struct AimetError: Error, Equatable, CustomStringConvertible {
         case shapeMismatch
         case numeric
         case unsupported
+        case io
+        case format
+        case notFound
+        case unknownName
         case internalError
     }
 
@@ -24,4 +28,8 @@ public struct AimetError: Error, Equatable, CustomStringConvertible {
     static func shape(_ message: String) -> AimetError { AimetError(.shapeMismatch, message) }
     static func numeric(_ message: String) -> AimetError { AimetError(.numeric, message) }
     static func unsupported(_ message: String) -> AimetError { AimetError(.unsupported, message) }
+    static func format(_ message: String) -> AimetError { AimetError(.format, message) }
+    static func io(_ message: String) -> AimetError { AimetError(.io, message) }
+    static func notFound(_ message: String) -> AimetError { AimetError(.notFound, message) }
+    static func unknownName(_ message: String) -> AimetError { AimetError(.unknownName, message) }
 }

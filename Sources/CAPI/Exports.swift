@@ -67,17 +67,8 @@ public func aimet_cls_scale_set(_ layers: UnsafePointer<UnsafeMutablePointer<aim
         guard scalesLen == needed else {
             throw AimetError(.shapeMismatch, "scales holds \(scalesLen) floats; this set needs \(needed) (\(count == 2 ? "C" : "2*C") for C = \(channels) channels between)")
         }
-        var first = set[0], second = set[1], third = set.last!
-        let factors: [Float]
-        let scaled: [WeightLayer]
-        if count == 2 {
-            factors = try CrossLayerScaling.scalePair(&first, &second)
-            scaled = [first, second]
-        } else {
-            let (s12, s23) = try CrossLayerScaling.scaleTriplet(&first, &second, &third)
-            factors = s12 + s23
-            scaled = [first, second, third]
-        }
+        var scaled = set
+        let factors = try CrossLayerScaling.scaleSet(&scaled).flatMap { $0 }
         for (layer, pointer) in zip(scaled, pointers) { writeLayer(layer, to: pointer!) }
         factors.withUnsafeBufferPointer { scales.update(from: $0.baseAddress!, count: $0.count) }
     }

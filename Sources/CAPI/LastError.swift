@@ -36,6 +36,10 @@ extension AimetError.Kind {
         case .shapeMismatch: return AIMET_STATUS_SHAPE_MISMATCH
         case .numeric: return AIMET_STATUS_NUMERIC
         case .unsupported: return AIMET_STATUS_UNSUPPORTED
+        case .io: return AIMET_STATUS_IO
+        case .format: return AIMET_STATUS_FORMAT
+        case .notFound: return AIMET_STATUS_FILE_NOT_FOUND
+        case .unknownName: return AIMET_STATUS_UNKNOWN_NAME
         case .internalError: return AIMET_STATUS_INTERNAL
         }
     }
@@ -64,6 +68,10 @@ func statusText(_ status: Int32) -> StaticString {
     case AIMET_STATUS_SHAPE_MISMATCH: return "shape mismatch"
     case AIMET_STATUS_NUMERIC: return "numeric error (NaN, infinity or zero sigma)"
     case AIMET_STATUS_UNSUPPORTED: return "unsupported"
+    case AIMET_STATUS_IO: return "input/output error"
+    case AIMET_STATUS_FORMAT: return "malformed model file"
+    case AIMET_STATUS_FILE_NOT_FOUND: return "file not found"
+    case AIMET_STATUS_UNKNOWN_NAME: return "unknown name"
     case AIMET_STATUS_INTERNAL: return "internal error"
     default: return "unknown status"
     }

@@ -15,7 +15,7 @@ Where the library comes from, first match wins:
 import ctypes
 import os
 import threading
-from ctypes import POINTER, c_char_p, c_float, c_int32, c_int64, c_uint32
+from ctypes import POINTER, c_char_p, c_float, c_int32, c_int64, c_uint32, c_void_p
 
 from .errors import status_error
 
@@ -28,6 +28,10 @@ AIMET_STATUS_NULL_POINTER = -2
 AIMET_STATUS_SHAPE_MISMATCH = -3
 AIMET_STATUS_NUMERIC = -4
 AIMET_STATUS_UNSUPPORTED = -5
+AIMET_STATUS_IO = -6
+AIMET_STATUS_FORMAT = -7
+AIMET_STATUS_FILE_NOT_FOUND = -8
+AIMET_STATUS_UNKNOWN_NAME = -9
 AIMET_STATUS_INTERNAL = -99
 
 # aimet_layer_kind_t
@@ -40,6 +44,13 @@ AIMET_LAYER_LINEAR = 5
 # aimet_bn_position_t
 AIMET_BN_AFTER_LAYER = 0
 AIMET_BN_BEFORE_LAYER = 1
+
+# aimet_equalize_flags_t
+AIMET_EQUALIZE_DEFAULT = 0
+AIMET_EQUALIZE_KEEP_RELU6 = 1
+AIMET_EQUALIZE_NO_BN_FOLD = 2
+AIMET_EQUALIZE_NO_SCALE = 4
+AIMET_EQUALIZE_NO_HIGH_BIAS_FOLD = 8
 
 
 class aimet_layer_t(ctypes.Structure):
@@ -93,6 +104,59 @@ _DECLARATIONS = {
     #                                    int64_t scale_len, int32_t relu_between, int32_t *applied);
     "aimet_hbf_fold_pair": (c_int32, [POINTER(aimet_layer_t), POINTER(aimet_layer_t), POINTER(aimet_batchnorm_t),
                                       POINTER(c_float), c_int64, c_int32, POINTER(c_int32)], True),
+
+    # --- models (opaque handles: c_void_p) ---
+    # aimet_status_t aimet_model_load_onnx(const char *path, aimet_model_t **out);
+    "aimet_model_load_onnx": (c_int32, [c_char_p, POINTER(c_void_p)], True),
+    # aimet_status_t aimet_model_load_onnx_bytes(const void *data, int64_t size, aimet_model_t **out);
+    "aimet_model_load_onnx_bytes": (c_int32, [c_void_p, c_int64, POINTER(c_void_p)], True),
+    # aimet_status_t aimet_model_save_onnx(aimet_model_t *model, const char *path);
+    "aimet_model_save_onnx": (c_int32, [c_void_p, c_char_p], True),
+    # aimet_status_t aimet_model_create(aimet_model_t **out);
+    "aimet_model_create": (c_int32, [POINTER(c_void_p)], True),
+    # void aimet_model_free(aimet_model_t *model);
+    "aimet_model_free": (None, [c_void_p], False),
+    # aimet_status_t aimet_model_add_input(aimet_model_t *model, const char *name, const int64_t *shape, int32_t ndim);
+    "aimet_model_add_input": (c_int32, [c_void_p, c_char_p, POINTER(c_int64), c_int32], True),
+    # aimet_status_t aimet_model_add_output(aimet_model_t *model, const char *name);
+    "aimet_model_add_output": (c_int32, [c_void_p, c_char_p], True),
+    # aimet_status_t aimet_model_add_node(aimet_model_t *model, const char *op_type, const char *name,
+    #     const char *const *inputs, int32_t num_inputs, const char *const *outputs, int32_t num_outputs);
+    "aimet_model_add_node": (c_int32, [c_void_p, c_char_p, c_char_p, POINTER(c_char_p), c_int32,
+                                       POINTER(c_char_p), c_int32], True),
+    # aimet_status_t aimet_model_set_attr_int(aimet_model_t *model, const char *node, const char *attr, int64_t value);
+    "aimet_model_set_attr_int": (c_int32, [c_void_p, c_char_p, c_char_p, c_int64], True),
+    # aimet_status_t aimet_model_set_attr_ints(aimet_model_t *model, const char *node, const char *attr,
+    #     const int64_t *values, int32_t count);
+    "aimet_model_set_attr_ints": (c_int32, [c_void_p, c_char_p, c_char_p, POINTER(c_int64), c_int32], True),
+    # aimet_status_t aimet_model_set_attr_float(aimet_model_t *model, const char *node, const char *attr, float value);
+    "aimet_model_set_attr_float": (c_int32, [c_void_p, c_char_p, c_char_p, c_float], True),
+    # aimet_status_t aimet_model_set_param(aimet_model_t *model, const char *name, const float *data,
+    #     const int64_t *shape, int32_t ndim);
+    "aimet_model_set_param": (c_int32, [c_void_p, c_char_p, POINTER(c_float), POINTER(c_int64), c_int32], True),
+    # aimet_status_t aimet_model_param_shape(aimet_model_t *model, const char *name, int64_t *shape,
+    #     int32_t capacity, int32_t *ndim);
+    "aimet_model_param_shape": (c_int32, [c_void_p, c_char_p, POINTER(c_int64), c_int32, POINTER(c_int32)], True),
+    # aimet_status_t aimet_model_get_param(aimet_model_t *model, const char *name, float *data, int64_t count);
+    "aimet_model_get_param": (c_int32, [c_void_p, c_char_p, POINTER(c_float), c_int64], True),
+    # aimet_status_t aimet_model_equalize(aimet_model_t *model, int32_t flags, const char *const *start_names,
+    #     int32_t num_starts, const char *const *output_names, int32_t num_outputs);
+    "aimet_model_equalize": (c_int32, [c_void_p, c_int32, POINTER(c_char_p), c_int32, POINTER(c_char_p), c_int32],
+                             True),
+    # aimet_status_t aimet_model_fold_batch_norms(aimet_model_t *model, const char *const *layers,
+    #     const char *const *batchnorms, const int32_t *positions, int32_t count);
+    "aimet_model_fold_batch_norms": (c_int32, [c_void_p, POINTER(c_char_p), POINTER(c_char_p), POINTER(c_int32),
+                                               c_int32], True),
+    # aimet_status_t aimet_model_replace_relu6(aimet_model_t *model, const char *const *names, int32_t count);
+    "aimet_model_replace_relu6": (c_int32, [c_void_p, POINTER(c_char_p), c_int32], True),
+    # aimet_status_t aimet_model_report_counts(aimet_model_t *model, int32_t *folded, int32_t *relu6_replaced,
+    #     int32_t *cls_sets, int32_t *high_bias_folded);
+    "aimet_model_report_counts": (c_int32, [c_void_p, POINTER(c_int32), POINTER(c_int32), POINTER(c_int32),
+                                            POINTER(c_int32)], True),
+    # aimet_status_t aimet_model_report_json(aimet_model_t *model, char *buffer, int64_t capacity, int64_t *length);
+    "aimet_model_report_json": (c_int32, [c_void_p, c_char_p, c_int64, POINTER(c_int64)], True),
+    # aimet_status_t aimet_model_describe_json(aimet_model_t *model, char *buffer, int64_t capacity, int64_t *length);
+    "aimet_model_describe_json": (c_int32, [c_void_p, c_char_p, c_int64, POINTER(c_int64)], True),
 }
 
 _lock = threading.Lock()

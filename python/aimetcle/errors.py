@@ -18,10 +18,26 @@ class AimetTypeError(AimetError, TypeError):
     """A missing (NULL) argument (also a TypeError)."""
 
 
+class AimetOSError(AimetError, OSError):
+    """A file could not be read or written (also an OSError)."""
+
+
+class AimetFileNotFoundError(AimetError, FileNotFoundError):
+    """No file at the given path (also a FileNotFoundError)."""
+
+
+class AimetKeyError(AimetError, KeyError):
+    """No node or parameter of that name (also a KeyError)."""
+
+    def __str__(self):  # KeyError would show the repr of the message
+        return self.message
+
+
+_BY_STATUS = {-1: AimetValueError, -2: AimetTypeError, -3: AimetValueError, -4: AimetValueError,
+              -5: AimetValueError, -6: AimetOSError, -7: AimetValueError, -8: AimetFileNotFoundError,
+              -9: AimetKeyError}
+
+
 def status_error(code: int, message: str) -> AimetError:
     """The exception for a non-zero status."""
-    if code == -2:
-        return AimetTypeError(code, message)
-    if code in (-1, -3, -4, -5):
-        return AimetValueError(code, message)
-    return AimetError(code, message)
+    return _BY_STATUS.get(code, AimetError)(code, message)

@@ -59,6 +59,25 @@ public enum CrossLayerScaling {
         return (s12, s23)
     }
 
+    /// Scales a set of 2 (pair) or 3 (triplet) layers in place; returns one
+    /// factor vector per pair of the set (`[S]` or `[S12, S23]`).
+    public static func scaleSet(_ layers: inout [WeightLayer]) throws -> [[Float]] {
+        var a = layers[0], b = layers[1]
+        switch layers.count {
+        case 2:
+            let s = try scalePair(&a, &b)
+            layers = [a, b]
+            return [s]
+        case 3:
+            var c = layers[2]
+            let (s12, s23) = try scaleTriplet(&a, &b, &c)
+            layers = [a, b, c]
+            return [s12, s23]
+        default:
+            throw AimetError.invalid("a CLS set has 2 layers (pair) or 3 (conv, depthwise, conv), got \(layers.count)")
+        }
+    }
+
     /// Dead or degenerate channels (0/0, x/0, 0) keep their scale: factor 1.
     static func sanitized(_ s: Double) -> Float {
         let f = Float(s)

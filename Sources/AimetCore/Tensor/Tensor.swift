@@ -19,6 +19,13 @@ public struct Tensor: Equatable, Sendable {
         self.data = data
     }
 
+    /// Wraps data whose count the caller has derived from `shape`.
+    init(validShape shape: [Int], data: [Float]) {
+        assert(shape.reduce(1, *) == data.count)
+        self.shape = shape
+        self.data = data
+    }
+
     /// A tensor of `shape` filled with `value`.
     public init(shape: [Int], repeating value: Float = 0) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension")
@@ -35,5 +42,5 @@ public struct Tensor: Equatable, Sendable {
 
 extension Array where Element == Float {
     /// The index of the first NaN or infinite element, or nil when all are finite.
-    var firstNonFinite: Int? { firstIndex { !$0.isFinite } }
+    public var firstNonFinite: Int? { firstIndex { !$0.isFinite } }
 }

@@ -1,0 +1,79 @@
+/// A BatchNorm folded into a layer of a graph.
+public struct FoldedPair: Equatable, Sendable {
+    /// Node names.
+    public var layer: String
+    public var batchNorm: String
+    public var position: BatchNormPosition
+    /// The BN's parameters, kept for high-bias fold after the node is gone.
+    public var params: BatchNormParams
+}
+
+extension BatchNormFold {
+    /// `fold_all_batch_norms` on a graph (SPEC §1): pass 1 takes `layer -> bn`
+    /// edges (the layer's output feeds only that BN) in topological order;
+    /// pass 2 takes `bn -> layer` edges (the BN's output feeds only that layer)
+    /// whose BN was not taken and whose fold is valid. Folds them, removes the
+    /// BN nodes, and returns the pairs in that order. `region`, when given,
+    /// limits the search to those node indices.
+    public static func foldAll(_ graph: inout Graph, region: Set<Int>? = nil) throws -> [FoldedPair] {
+        let uses = graph.paramUseCounts
+        let consumers = graph.consumers
+        func inRegion(_ i: Int) -> Bool { region?.contains(i) ?? true }
+        var plan: [(layer: Int, bn: Int, position: BatchNormPosition)] = []
+        var taken = Set<Int>()
+        for i in graph.nodes.indices where inRegion(i) {
+            guard let ref = graph.layerRef(i, useCounts: uses),
+                  let j = graph.soleConsumer(of: graph.nodes[i].output, consumers), inRegion(j),
+                  graph.nodes[j].input == graph.nodes[i].output,
+                  let bn = try graph.batchNormParams(j),
+                  try foldable(graph.weightLayer(ref), bn, .afterLayer) else { continue }
+            plan.append((i, j, .afterLayer))
+            taken.insert(j)
+        }
+        for j in graph.nodes.indices where inRegion(j) && !taken.contains(j) {
+            guard let bn = try graph.batchNormParams(j),
+                  let i = graph.soleConsumer(of: graph.nodes[j].output, consumers), inRegion(i),
+                  graph.nodes[i].input == graph.nodes[j].output,
+                  let ref = graph.layerRef(i, useCounts: uses),
+                  try foldable(graph.weightLayer(ref), bn, .beforeLayer) else { continue }
+            plan.append((i, j, .beforeLayer))
+        }
+        return try fold(plan.map { (graph.nodes[$0.layer].name, graph.nodes[$0.bn].name, $0.position) }, in: &graph)
+    }
+
+    /// `fold_given_batch_norms` on a graph: folds each `(layer, bn)` by node
+    /// name, in order. Unknown names, non-layers, non-BNs, pairs that are not
+    /// adjacent that way, and unfoldable pairs are errors.
+    public static func fold(_ pairs: [(layer: String, bn: String, position: BatchNormPosition)],
+                            in graph: inout Graph) throws -> [FoldedPair] {
+        var folded: [FoldedPair] = []
+        for (layerName, bnName, position) in pairs {
+            guard let i = graph.nodeIndex(named: layerName) else { throw AimetError.unknownName("no node named '\(layerName)'") }
+            guard let j = graph.nodeIndex(named: bnName) else { throw AimetError.unknownName("no node named '\(bnName)'") }
+            guard var ref = graph.layerRef(i) else {
+                throw AimetError.unsupported("node '\(layerName)' (\(graph.nodes[i].op)) is not a Conv, ConvTranspose or Gemm layer whose weights can be rewritten")
+            }
+            guard let bn = try graph.batchNormParams(j) else {
+                throw AimetError.unsupported("node '\(bnName)' (\(graph.nodes[j].op)) is not an inference-mode BatchNormalization with parameter inputs")
+            }
+            let consumers = graph.consumers
+            let (from, to) = position == .afterLayer ? (i, j) : (j, i)
+            guard graph.soleConsumer(of: graph.nodes[from].output, consumers) == to,
+                  graph.nodes[to].input == graph.nodes[from].output else {
+                throw AimetError.unsupported("'\(graph.nodes[from].name)' does not feed only '\(graph.nodes[to].name)', so the BN cannot be folded")
+            }
+            var layer = try graph.weightLayer(ref)
+            try BatchNormFold.fold(bn, into: &layer, position: position)
+            try graph.store(layer, &ref)
+            graph.bypass(j)
+            folded.append(FoldedPair(layer: layerName, batchNorm: bnName, position: position, params: bn))
+        }
+        graph.removeUnused()
+        return folded
+    }
+
+    private static func foldable(_ layer: WeightLayer, _ bn: BatchNormParams, _ position: BatchNormPosition) throws -> Bool {
+        let channels = position == .afterLayer ? layer.outChannels : layer.inChannels
+        return bn.numFeatures == channels && unfoldableReason(layer, bn, position) == nil
+    }
+}

@@ -1,0 +1,155 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Glibc
+import SwiftProtobuf
+
+/// The loaded ONNX protobuf, kept beside the graph so that a save writes back
+/// everything the library does not interpret.
+struct OnnxSource: @unchecked Sendable {
+    var proto: Onnx_ModelProto
+    /// Opset of the default domain.
+    var opset: Int
+}
+
+/// The opsets of the default domain whose operators the library reads.
+let supportedOpsets = 7...24
+
+extension Model {
+    // MARK: - Loading
+
+    /// Loads an ONNX file. Malformed or truncated files, external-data tensors
+    /// and unsupported opsets are errors that say what is wrong.
+    public static func load(onnxFile path: String) throws -> Model {
+        let data = try FileIO.read(path)
+        do {
+            return try Model(onnxData: data)
+        } catch let error as AimetError {
+            throw AimetError(error.kind, "'\(path)': \(error.message)")
+        }
+    }
+
+    /// Parses a serialized ONNX ModelProto.
+    public init(onnxData data: Data) throws {
+        guard !data.isEmpty else { throw AimetError.format("the file is empty, not an ONNX model") }
+        let proto: Onnx_ModelProto
+        do {
+            proto = try Onnx_ModelProto(serializedBytes: data)
+        } catch {
+            throw AimetError.format("not a valid ONNX model (protobuf decoding failed: \(error)); the file may be truncated or of another format")
+        }
+        guard proto.hasGraph else {
+            throw AimetError.format("not an ONNX model: it has no graph (a truncated file or another protobuf?)")
+        }
+        guard let opset = proto.opsetImport.first(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" }) else {
+            throw AimetError.format("the model declares no opset for the default ONNX domain")
+        }
+        guard supportedOpsets.contains(Int(opset.version)) else {
+            throw AimetError.unsupported("opset \(opset.version) of the default domain is not supported (aimetcle reads opsets \(supportedOpsets.lowerBound) to \(supportedOpsets.upperBound))")
+        }
+        graph = try Graph(onnx: proto.graph)
+        source = OnnxSource(proto: proto, opset: Int(opset.version))
+    }
+}
+
+extension Graph {
+    init(onnx g: Onnx_GraphProto) throws {
+        self.init()
+        var initializerNames = Set<String>()
+        for tensor in g.initializer {
+            guard !tensor.name.isEmpty else { throw AimetError.format("an initializer has no name") }
+            initializerNames.insert(tensor.name)
+            if let values = try tensor.floatTensor() {
+                params[tensor.name] = values
+            } else {
+                constants.insert(tensor.name)
+            }
+        }
+        for sparse in g.sparseInitializer { constants.insert(sparse.values.name) }
+        // IR < 4 lists initializers among the inputs too; they are not model inputs.
+        inputs = g.input.filter { !initializerNames.contains($0.name) }.map(\.valueInfo)
+        outputs = g.output.map(\.valueInfo)
+        var names = Set<String>()
+        for (index, proto) in g.node.enumerated() {
+            let defaultDomain = proto.domain.isEmpty || proto.domain == "ai.onnx"
+            var name = proto.name.isEmpty ? "\(proto.opType)_\(index)" : proto.name
+            if names.contains(name) { name = "\(name)_\(index)" }
+            names.insert(name)
+            var attributes: [String: Attribute] = [:]
+            for attribute in proto.attribute { attributes[attribute.name] = try attribute.value() }
+            nodes.append(Node(name: name, op: defaultDomain ? Op(onnxType: proto.opType) : .other(proto.opType),
+                              inputs: proto.input, outputs: proto.output, attributes: attributes, source: index))
+        }
+        try validate()
+    }
+}
+
+extension Onnx_ValueInfoProto {
+    var valueInfo: ValueInfo {
+        guard hasType, case .tensorType(let t)? = type.value, t.hasShape else { return ValueInfo(name: name, shape: nil) }
+        return ValueInfo(name: name, shape: t.shape.dim.map { dim in
+            if case .dimValue(let v)? = dim.value { return Int(v) }
+            return -1
+        })
+    }
+}
+
+extension Onnx_AttributeProto {
+    func value() throws -> Attribute {
+        switch type {
+        case .float: return .float(f)
+        case .int: return .int(Int(i))
+        case .string: return .string(String(decoding: s, as: UTF8.self))
+        case .floats: return .floats(floats)
+        case .ints: return .ints(ints.map { Int($0) })
+        case .tensor: return try t.floatTensor().map { .tensor($0) } ?? .opaque
+        default:
+            // Attributes written without a type (old exporters) still carry one field.
+            if type == .undefined {
+                if hasF { return .float(f) }
+                if hasI { return .int(Int(i)) }
+                if !ints.isEmpty { return .ints(ints.map { Int($0) }) }
+                if !floats.isEmpty { return .floats(floats) }
+            }
+            return .opaque
+        }
+    }
+}
+
+extension Onnx_TensorProto {
+    /// The values of a float32 tensor, nil for other element types.
+    func floatTensor() throws -> Tensor? {
+        guard dataType == Int32(Onnx_TensorProto.DataType.float.rawValue) else { return nil }
+        if dataLocation == .external {
+            throw AimetError.unsupported("tensor '\(name)' keeps its data in an external file; aimetcle reads self-contained models (re-save it with onnx.save_model(model, path, save_as_external_data=False))")
+        }
+        guard dims.allSatisfy({ $0 >= 0 }) else { throw AimetError.format("tensor '\(name)' has a negative dimension \(dims)") }
+        let shape = dims.map { Int($0) }
+        var count = 1
+        for d in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, product < 1 << 40 else { throw AimetError.format("tensor '\(name)' has an impossible shape \(dims)") }
+            count = product
+        }
+        let values: [Float]
+        if hasRawData {
+            guard rawData.count == count * 4 else {
+                throw AimetError.format("tensor '\(name)' of shape \(dims) needs \(count * 4) bytes of raw data, has \(rawData.count) (truncated?)")
+            }
+            values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                rawData.withUnsafeBytes { raw in
+                    if count > 0 { memcpy(buffer.baseAddress!, raw.baseAddress!, count * 4) }
+                }
+                initialized = count
+            }
+        } else {
+            guard floatData.count == count else {
+                throw AimetError.format("tensor '\(name)' of shape \(dims) has \(floatData.count) float values, needs \(count)")
+            }
+            values = floatData
+        }
+        return try Tensor(shape: shape, data: values)
+    }
+}
