@@ -2,6 +2,29 @@
 
 from . import _lib, nn
 from ._layers import BATCHNORM_TYPES, BoundBatchNorm, BoundLayer, Snapshot, layer_kind, module_names
+from ._modeltree import Transform
+from .onnx import OnnxModel
+
+
+def fold_all_batch_norms(model, input_shapes, dummy_input=None):
+    """Fold every BatchNorm that a Conv1d/Conv2d/ConvTranspose/Linear can absorb, in place.
+
+    The model is traced with ``input_shapes`` (or ``dummy_input``) to find
+    ``layer -> bn`` edges (the layer feeds only the BN) and then ``bn -> layer``
+    edges (the BN feeds only the layer, and the fold is valid). Folded BNs
+    become ``nn.Identity``; a layer without bias gains one. An ``OnnxModel``
+    needs no shapes. On error nothing changes.
+
+    :param model: the model (module tree or ``aimetcle.onnx`` model)
+    :param input_shapes: input shape(s) of the model, e.g. ``(1, 3, 224, 224)``
+    :param dummy_input: an input array (or tuple of arrays), instead of shapes
+    :return: ``[(layer, bn)]`` for every folded pair, layer first
+    """
+    transform = Transform(model, input_shapes, dummy_input)
+    batchnorms = transform.batchnorms()
+    flags = _lib.AIMET_EQUALIZE_KEEP_RELU6 | _lib.AIMET_EQUALIZE_NO_SCALE | _lib.AIMET_EQUALIZE_NO_HIGH_BIAS_FOLD
+    transform.run(lambda handle: handle.equalize(flags))
+    return transform.folded_pairs(batchnorms)
 
 
 def _parents(model):
@@ -32,6 +55,9 @@ def fold_given_batch_norms(model, layer_pairs):
     :param layer_pairs: pairs of layers to fold, as above.
     :return: None
     """
+    if isinstance(model, OnnxModel):
+        _fold_given_onnx(model, layer_pairs)
+        return
     names = module_names(model)
     parents = _parents(model)
     plan = []
@@ -64,3 +90,20 @@ def fold_given_batch_norms(model, layer_pairs):
     for _, bn, _ in plan:
         parent, key = parents[id(bn)]
         parent._modules[key] = nn.Identity()
+
+
+def _fold_given_onnx(model, layer_pairs):
+    """fold_given_batch_norms on an ONNX model: the library folds by node name."""
+    names = {id(module): name for name, module in model._modules.items()}
+    pairs = []
+    for i, pair in enumerate(layer_pairs):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2 or any(id(m) not in names for m in pair):
+            raise ValueError(f"layer_pairs[{i}] must be two nodes of this ONNX model (its named_modules())")
+        first, second = pair
+        if isinstance(second, BATCHNORM_TYPES):
+            pairs.append((names[id(first)], names[id(second)], _lib.AIMET_BN_AFTER_LAYER))
+        else:
+            pairs.append((names[id(second)], names[id(first)], _lib.AIMET_BN_BEFORE_LAYER))
+    model.push()
+    model._handle.fold_batch_norms(pairs)
+    model.pull()

@@ -1,11 +1,14 @@
 """Cross-layer scaling and high-bias fold (AIMET: ``aimet_torch.cross_layer_equalization``), SPEC §2-3."""
 
 import logging
+import warnings
 
 import numpy as np
 
-from . import _lib
+from . import _lib, nn
 from ._layers import BoundBatchNorm, BoundLayer, Snapshot
+from ._modeltree import Transform
+from .onnx import OnnxModel
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,23 @@ class ClsSetInfo:
 class CrossLayerScaling:
     """Cross-layer scaling. Methods work on the class (AIMET 1.x examples) and on
     an instance (AIMET 2.x)."""
+
+    @staticmethod
+    def scale_model(model, input_shapes=None, dummy_input=None):
+        """Find the CLS sets of the model (SPEC §4) and scale them, in place.
+
+        Sets are consecutive convs joined only through ReLU / PReLU; ReLU6 and
+        unfolded BNs end them (fold BNs and replace ReLU6 first, as
+        ``equalize_model`` does).
+
+        :param model: the model (module tree or ``aimetcle.onnx`` model)
+        :param input_shapes: input shape(s) for tracing the model
+        :param dummy_input: an input array (or tuple of arrays), instead of shapes
+        :return: a ClsSetInfo per scaled set, in model order
+        """
+        flags = _lib.AIMET_EQUALIZE_KEEP_RELU6 | _lib.AIMET_EQUALIZE_NO_BN_FOLD | _lib.AIMET_EQUALIZE_NO_HIGH_BIAS_FOLD
+        transform = Transform(model, input_shapes, dummy_input).run(lambda handle: handle.equalize(flags))
+        return transform.cls_set_infos()
 
     @staticmethod
     def scale_cls_sets(cls_sets):
@@ -120,3 +140,52 @@ def _as_set(cls_set):
     if not isinstance(cls_set, (tuple, list)):
         raise TypeError(f"a CLS set is a tuple of 2 or 3 layers, got {type(cls_set).__name__}")
     return list(cls_set)
+
+
+def equalize_model(model, input_shapes=None, dummy_input=None, keep_relu6=False):
+    """Cross-layer equalization in auto mode, in place: fold all BatchNorms,
+    replace ReLU6 with ReLU, scale every CLS set, then high-bias fold.
+
+    ReLU6 is not positively homogeneous, so scaling across it would change the
+    model; like AIMET, ReLU6 modules are replaced by ReLU (with a warning that
+    says how many). ``keep_relu6=True`` keeps them, and no set is scaled
+    across one. On error the model is left exactly as it was.
+
+    :param model: the model (module tree or ``aimetcle.onnx`` model)
+    :param input_shapes: input shape(s) for tracing a module tree
+    :param dummy_input: an input array (or tuple of arrays), instead of shapes
+    :param keep_relu6: keep ReLU6 activations (not in AIMET's signature)
+    :return: the ClsSetInfo list of the scaled sets (AIMET returns None)
+    """
+    if isinstance(model, OnnxModel):
+        flags = _lib.AIMET_EQUALIZE_KEEP_RELU6 if keep_relu6 else 0
+        transform = Transform(model).run(lambda handle: handle.equalize(flags))
+        _warn_relu6(len(transform.report["relu6_replaced"]))
+        return transform.cls_set_infos()
+    replaced = [] if keep_relu6 else _replace_relu6_modules(model)
+    try:
+        transform = Transform(model, input_shapes, dummy_input).run(
+            lambda handle: handle.equalize(_lib.AIMET_EQUALIZE_KEEP_RELU6))
+    except BaseException:
+        for parent, key, module in replaced:
+            parent._modules[key] = module
+        raise
+    _warn_relu6(len(replaced))
+    return transform.cls_set_infos()
+
+
+def _replace_relu6_modules(model):
+    replaced = []
+    for _, module in list(model.named_modules()):
+        for key, child in list(module._modules.items()):
+            if isinstance(child, nn.ReLU6):
+                module._modules[key] = nn.ReLU()
+                replaced.append((module, key, child))
+    return replaced
+
+
+def _warn_relu6(count):
+    if count:
+        warnings.warn(f"equalize_model replaced {count} ReLU6 activation(s) with ReLU: cross-layer scaling is not "
+                      f"valid across ReLU6 (AIMET does the same); pass keep_relu6=True to keep them", UserWarning,
+                      stacklevel=3)

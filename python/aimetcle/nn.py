@@ -27,10 +27,12 @@ built twice after the same seed has identical weights.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
 import operator
+import threading
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
@@ -202,8 +204,25 @@ class init:
         return _fill(array, _rng.normal(0.0, std, size=array.shape))
 
 
+_skip_init = threading.local()
+
+
+@contextlib.contextmanager
+def _uninitialized():
+    """Layers built inside get zero weights instead of random ones: for views
+    whose weights are assigned right after (ONNX models), where drawing
+    millions of random numbers would only waste time."""
+    _skip_init.active = True
+    try:
+        yield
+    finally:
+        _skip_init.active = False
+
+
 def _uniform_fan_in(shape: Tuple[int, ...], fan_in: int) -> np.ndarray:
     """torch's default layer init: kaiming_uniform(a=sqrt(5)) reduces to U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    if getattr(_skip_init, "active", False):
+        return np.zeros(shape, dtype=np.float32)
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     return np.ascontiguousarray(_rng.uniform(-bound, bound, size=shape), dtype=np.float32)
 
@@ -614,6 +633,12 @@ class Module:
         return handle
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # A tracer's symbolic value (aimetcle.tracing.Proxy) takes over the whole
+        # call, hooks included: it records the layer, or descends into forward.
+        for arg in args:
+            intercept = getattr(type(arg), "__aimetcle_module_call__", None)
+            if intercept is not None:
+                return intercept(arg, self, args, kwargs)
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:

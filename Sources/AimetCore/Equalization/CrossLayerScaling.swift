@@ -100,14 +100,7 @@ public enum CrossLayerScaling {
 extension WeightLayer {
     /// `W[o] /= s[o]`, `b[o] /= s[o]`.
     mutating func divideOutputs(by s: [Float]) {
-        let k = kernelSize
-        var data = weight.data
-        data.withUnsafeMutableBufferPointer { w in
-            forEachKernel { o, _, start in
-                for t in start..<(start + k) { w[t] /= s[o] }
-            }
-        }
-        weight.data = data
+        scaleOutputChannels(by: s, dividing: true)
         if let bias { self.bias = (0..<bias.count).map { bias[$0] / s[$0] } }
     }
 }

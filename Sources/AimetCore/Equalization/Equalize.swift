@@ -48,6 +48,7 @@ public enum Equalize {
             func region() -> Set<Int>? {
                 names.map { names in Set(m.graph.nodes.indices.filter { names.contains(m.graph.nodes[$0].name) }) }
             }
+            m.graph.removePassThroughNodes(region: region())
             if options.foldBatchNorms {
                 report.folded = try BatchNormFold.foldAll(&m.graph, region: region())
             }
@@ -110,35 +111,35 @@ extension Graph {
     /// `outputs` (node or value names); nil when neither is given.
     func region(_ starts: [String]?, _ outputs: [String]?) throws -> Set<Int>? {
         guard starts != nil || outputs != nil else { return nil }
-        func values(_ names: [String], produced: Bool) throws -> Set<String> {
-            var result = Set<String>()
-            let known = Set(inputs.map(\.name)).union(nodes.flatMap(\.outputs))
+        let known = Set(inputs.map(\.name)).union(nodes.flatMap(\.outputs))
+        /// Node indices named directly, and the values named directly.
+        func resolve(_ names: [String]) throws -> (nodes: Set<Int>, values: Set<String>) {
+            var found: (nodes: Set<Int>, values: Set<String>) = ([], [])
             for name in names {
                 if let i = nodeIndex(named: name) {
-                    result.formUnion(produced ? nodes[i].outputs : nodes[i].inputs.filter { params[$0] == nil })
-                    if produced == false { result.formUnion(nodes[i].outputs) }
+                    found.nodes.insert(i)
                 } else if known.contains(name) {
-                    result.insert(name)
+                    found.values.insert(name)
                 } else {
                     throw AimetError.unknownName("no node or value named '\(name)'")
                 }
             }
-            return result
+            return found
         }
         var forward = Set(nodes.indices)
         if let starts {
-            var reached = try values(starts, produced: false)
+            var (startNodes, reached) = try resolve(starts)
             forward = []
-            for (i, node) in nodes.enumerated() where node.inputs.contains(where: reached.contains) || node.outputs.contains(where: reached.contains) {
+            for (i, node) in nodes.enumerated() where startNodes.contains(i) || node.inputs.contains(where: reached.contains) {
                 forward.insert(i)
                 reached.formUnion(node.outputs)
             }
         }
         var backward = Set(nodes.indices)
         if let outputs {
-            var needed = try values(outputs, produced: true)
+            var (endNodes, needed) = try resolve(outputs)
             backward = []
-            for (i, node) in nodes.enumerated().reversed() where node.outputs.contains(where: needed.contains) {
+            for (i, node) in nodes.enumerated().reversed() where endNodes.contains(i) || node.outputs.contains(where: needed.contains) {
                 backward.insert(i)
                 needed.formUnion(node.inputs)
             }

@@ -139,6 +139,26 @@ public struct Graph: Equatable, Sendable {
         for k in outputs.indices where outputs[k].name == to { outputs[k].name = from }
     }
 
+    /// Removes the nodes that compute nothing — Identity, and inference-mode
+    /// Dropout with a single input and output — so they do not stand between
+    /// a layer and its BN or activation. Returns their names.
+    @discardableResult
+    public mutating func removePassThroughNodes(region: Set<Int>? = nil) -> [String] {
+        var removed: [String] = []
+        var i = nodes.count - 1
+        while i >= 0 {
+            let node = nodes[i]
+            let passThrough = node.op == .identity || (node.op == .dropout && node.inputs.count == 1)
+            if passThrough && node.outputs.count == 1 && params[node.input] == nil && !constants.contains(node.input)
+                && (region?.contains(i) ?? true) {
+                removed.append(node.name)
+                bypass(i)
+            }
+            i -= 1
+        }
+        return removed.reversed()
+    }
+
     /// Drops parameters no node reads any more, and `Constant` nodes whose
     /// outputs nothing reads.
     public mutating func removeUnused() {

@@ -94,85 +94,127 @@ public struct WeightLayer: Sendable, Equatable {
     /// `groups == Cin == Cout`: every channel is filtered on its own.
     public var isDepthwise: Bool { kind.isConv && groups == inChannels && groups == outChannels }
 
-    /// Calls `body(out, in, start)` for every (output channel, input channel)
-    /// kernel of the weight; the kernel occupies `start ..< start + kernelSize`
-    /// of `weight.data`. This maps every layout (conv, grouped, transposed,
-    /// linear) onto the logical `[Cout, Cin]` view the formulas use.
-    func forEachKernel(_ body: (_ out: Int, _ input: Int, _ start: Int) -> Void) {
-        let a = weight.shape[0], b = weight.shape[1], k = kernelSize
-        let aPerGroup = a / groups
-        for i in 0..<a {
-            let group = i / aPerGroup
-            for j in 0..<b {
-                let start = (i * b + j) * k
-                if kind.isTransposed {
-                    body(group * b + j, i, start)
-                } else {
-                    body(i, group * b + j, start)
-                }
-            }
-        }
+    /// The weight as `[a, b, k]` blocks: axis 0 is the output channel of a
+    /// conv / linear and the input channel of a transposed conv; axis 1 (within
+    /// a group) is the other one. Every channel operation below is a tight loop
+    /// over contiguous kernels, so a pass runs at memory speed.
+    var layout: KernelLayout {
+        KernelLayout(a: weight.shape[0], b: weight.shape[1], k: kernelSize, groups: groups)
     }
 
     /// `r(W)[o] = max |W[o, ...]|` per output channel.
     public var outputChannelRanges: [Float] {
-        var r = [Float](repeating: 0, count: outChannels)
-        weight.data.withUnsafeBufferPointer { w in
-            forEachKernel { o, _, s in
-                for t in s..<(s + kernelSize) { r[o] = Swift.max(r[o], abs(w[t])) }
-            }
-        }
-        return r
+        weight.data.withUnsafeBufferPointer { kind.isTransposed ? layout.axis1Ranges($0) : layout.axis0Ranges($0) }
     }
 
     /// `c(W)[i] = max |W[:, i, ...]|` per input channel.
     public var inputChannelRanges: [Float] {
-        var c = [Float](repeating: 0, count: inChannels)
-        weight.data.withUnsafeBufferPointer { w in
-            forEachKernel { _, i, s in
-                for t in s..<(s + kernelSize) { c[i] = Swift.max(c[i], abs(w[t])) }
-            }
-        }
-        return c
+        weight.data.withUnsafeBufferPointer { kind.isTransposed ? layout.axis0Ranges($0) : layout.axis1Ranges($0) }
     }
 
-    /// `W[o] *= factor[o]` for every output channel o.
-    mutating func scaleOutputChannels(by factor: [Float]) {
-        let k = kernelSize
-        var data = weight.data
-        data.withUnsafeMutableBufferPointer { w in
-            forEachKernel { o, _, s in
-                for t in s..<(s + k) { w[t] *= factor[o] }
+    /// `W[o] *= factor[o]` (or `/=` with `dividing`) for every output channel o.
+    mutating func scaleOutputChannels(by factor: [Float], dividing: Bool = false) {
+        let layout = self.layout, transposed = kind.isTransposed
+        weight.data.withUnsafeMutableBufferPointer { w in
+            factor.withUnsafeBufferPointer { f in
+                if transposed { layout.scaleAxis1(w, f, dividing) } else { layout.scaleAxis0(w, f, dividing) }
             }
         }
-        weight.data = data
     }
 
     /// `W[:, i] *= factor[i]` for every input channel i.
     mutating func scaleInputChannels(by factor: [Float]) {
-        let k = kernelSize
-        var data = weight.data
-        data.withUnsafeMutableBufferPointer { w in
-            forEachKernel { _, i, s in
-                for t in s..<(s + k) { w[t] *= factor[i] }
+        let layout = self.layout, transposed = kind.isTransposed
+        weight.data.withUnsafeMutableBufferPointer { w in
+            factor.withUnsafeBufferPointer { f in
+                if transposed { layout.scaleAxis0(w, f, false) } else { layout.scaleAxis1(w, f, false) }
             }
         }
-        weight.data = data
     }
 
     /// `(W.sum(k) @ v)[o]`: the response of every output channel to a constant
     /// per-input-channel signal `v` (how a shift before the layer moves its bias).
     func kernelSumProduct(_ v: [Float]) -> [Float] {
         var acc = [Double](repeating: 0, count: outChannels)
-        let k = kernelSize
+        let layout = self.layout, transposed = kind.isTransposed
         weight.data.withUnsafeBufferPointer { w in
-            forEachKernel { o, i, s in
-                var sum: Double = 0
-                for t in s..<(s + k) { sum += Double(w[t]) }
-                acc[o] += sum * Double(v[i])
+            v.withUnsafeBufferPointer { v in
+                acc.withUnsafeMutableBufferPointer { acc in
+                    for i in 0..<layout.a {
+                        let base = layout.groupBase(i)
+                        for j in 0..<layout.b {
+                            let start = (i * layout.b + j) * layout.k
+                            var sum: Double = 0
+                            for t in start..<(start + layout.k) { sum += Double(w[t]) }
+                            if transposed { acc[base + j] += sum * Double(v[i]) } else { acc[i] += sum * Double(v[base + j]) }
+                        }
+                    }
+                }
             }
         }
         return acc.map { Float($0) }
+    }
+}
+
+/// A weight viewed as `[a, b, k]` with `groups` groups along axis 0: row `i`
+/// belongs to group `i / (a / groups)`, whose axis-1 channels are
+/// `group * b ..< group * b + b`.
+struct KernelLayout {
+    let a: Int, b: Int, k: Int, groups: Int
+
+    @inline(__always) func groupBase(_ i: Int) -> Int { (i / (a / groups)) * b }
+
+    /// Max |w| of each axis-0 row (contiguous).
+    func axis0Ranges(_ w: UnsafeBufferPointer<Float>) -> [Float] {
+        let row = b * k
+        return (0..<a).map { i in
+            var m: Float = 0
+            for t in (i * row)..<((i + 1) * row) { m = Swift.max(m, abs(w[t])) }
+            return m
+        }
+    }
+
+    /// Max |w| of each axis-1 channel, across rows and kernels.
+    func axis1Ranges(_ w: UnsafeBufferPointer<Float>) -> [Float] {
+        var r = [Float](repeating: 0, count: b * groups)
+        r.withUnsafeMutableBufferPointer { r in
+            for i in 0..<a {
+                let base = groupBase(i)
+                for j in 0..<b {
+                    let start = (i * b + j) * k
+                    var m = r[base + j]
+                    for t in start..<(start + k) { m = Swift.max(m, abs(w[t])) }
+                    r[base + j] = m
+                }
+            }
+        }
+        return r
+    }
+
+    func scaleAxis0(_ w: UnsafeMutableBufferPointer<Float>, _ f: UnsafeBufferPointer<Float>, _ dividing: Bool) {
+        let row = b * k
+        for i in 0..<a {
+            let s = f[i]
+            if dividing {
+                for t in (i * row)..<((i + 1) * row) { w[t] /= s }
+            } else {
+                for t in (i * row)..<((i + 1) * row) { w[t] *= s }
+            }
+        }
+    }
+
+    func scaleAxis1(_ w: UnsafeMutableBufferPointer<Float>, _ f: UnsafeBufferPointer<Float>, _ dividing: Bool) {
+        for i in 0..<a {
+            let base = groupBase(i)
+            for j in 0..<b {
+                let s = f[base + j], start = (i * b + j) * k
+                if dividing {
+                    for t in start..<(start + k) { w[t] /= s }
+                } else {
+                    for t in start..<(start + k) { w[t] *= s }
+                }
+            }
+        }
     }
 }
 

@@ -31,6 +31,10 @@ extension Model {
         }
     }
 
+    /// The opset of the default ONNX domain the model was loaded with; nil for
+    /// a model built in memory (saved with opset 17).
+    public var onnxOpset: Int? { source?.opset }
+
     /// Parses a serialized ONNX ModelProto.
     public init(onnxData data: Data) throws {
         guard !data.isEmpty else { throw AimetError.format("the file is empty, not an ONNX model") }

@@ -37,10 +37,20 @@ public struct Tensor: Equatable, Sendable {
     public var rank: Int { shape.count }
 
     /// The index of the first NaN or infinite element, or nil when all are finite.
-    public var firstNonFinite: Int? { data.firstIndex { !$0.isFinite } }
+    public var firstNonFinite: Int? { data.firstNonFinite }
 }
 
 extension Array where Element == Float {
     /// The index of the first NaN or infinite element, or nil when all are finite.
-    public var firstNonFinite: Int? { firstIndex { !$0.isFinite } }
+    /// (A vectorizable scan of the exponent bits first: all-ones means NaN/inf.)
+    public var firstNonFinite: Int? {
+        let allFinite = withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: UInt32.self) { bits in
+                var top: UInt32 = 0
+                for word in bits { top = Swift.max(top, word & 0x7F80_0000) }
+                return top != 0x7F80_0000
+            }
+        }
+        return allFinite ? nil : firstIndex { !$0.isFinite }
+    }
 }

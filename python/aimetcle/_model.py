@@ -1,0 +1,158 @@
+"""An owning Python handle over ``aimet_model_t`` (see Include/aimetcle.h, "models")."""
+
+import ctypes
+import json
+from ctypes import POINTER, c_char_p, c_float, c_int32, c_int64, c_void_p
+
+import numpy as np
+
+from . import _lib
+
+
+def _strings(values):
+    encoded = [v.encode() for v in values]
+    return (c_char_p * max(1, len(encoded)))(*encoded), len(encoded)
+
+
+def _int64s(values):
+    values = [int(v) for v in values]
+    return (c_int64 * max(1, len(values)))(*values), len(values)
+
+
+class Handle:
+    """Owns one library model. ``close()`` is idempotent; the handle is also
+    released when garbage collected."""
+
+    def __init__(self, pointer):
+        self._ptr = pointer
+
+    # -- lifetime ---------------------------------------------------------------
+
+    @classmethod
+    def create(cls):
+        out = c_void_p()
+        _lib.lib().aimet_model_create(ctypes.byref(out))
+        return cls(out)
+
+    @classmethod
+    def load_onnx(cls, path):
+        out = c_void_p()
+        _lib.lib().aimet_model_load_onnx(_path(path), ctypes.byref(out))
+        return cls(out)
+
+    @classmethod
+    def from_onnx_bytes(cls, data: bytes):
+        out = c_void_p()
+        _lib.lib().aimet_model_load_onnx_bytes(data, len(data), ctypes.byref(out))
+        return cls(out)
+
+    def close(self):
+        if self._ptr is not None and self._ptr.value:
+            _lib.lib().aimet_model_free(self._ptr)
+        self._ptr = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may be gone already
+            pass
+
+    @property
+    def pointer(self):
+        if self._ptr is None:
+            raise ValueError("the model handle is closed")
+        return self._ptr
+
+    def save_onnx(self, path):
+        _lib.lib().aimet_model_save_onnx(self.pointer, _path(path))
+
+    # -- building ---------------------------------------------------------------
+
+    def add_input(self, name, shape):
+        dims, n = _int64s(shape)
+        _lib.lib().aimet_model_add_input(self.pointer, name.encode(), dims, n)
+
+    def add_output(self, name):
+        _lib.lib().aimet_model_add_output(self.pointer, name.encode())
+
+    def add_node(self, op, name, inputs, outputs, attrs=None):
+        ins, n_in = _strings(inputs)
+        outs, n_out = _strings(outputs)
+        _lib.lib().aimet_model_add_node(self.pointer, op.encode(), name.encode(), ins, n_in, outs, n_out)
+        for key, value in (attrs or {}).items():
+            self.set_attr(name, key, value)
+
+    def set_attr(self, node, key, value):
+        lib = _lib.lib()
+        if isinstance(value, (bool, int, np.integer)):
+            lib.aimet_model_set_attr_int(self.pointer, node.encode(), key.encode(), int(value))
+        elif isinstance(value, (float, np.floating)):
+            lib.aimet_model_set_attr_float(self.pointer, node.encode(), key.encode(), float(value))
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, (int, np.integer)) for v in value):
+            values, n = _int64s(value)
+            lib.aimet_model_set_attr_ints(self.pointer, node.encode(), key.encode(), values, n)
+        else:
+            raise TypeError(f"node '{node}': attribute '{key}' = {value!r} is not an int, float or list of ints")
+
+    # -- parameters -------------------------------------------------------------
+
+    def set_param(self, name, array):
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        dims, n = _int64s(array.shape)
+        _lib.lib().aimet_model_set_param(self.pointer, name.encode(), array.ctypes.data_as(POINTER(c_float)), dims,
+                                         array.ndim)
+
+    def param_shape(self, name):
+        ndim = c_int32()
+        dims = (c_int64 * 16)()
+        _lib.lib().aimet_model_param_shape(self.pointer, name.encode(), dims, 16, ctypes.byref(ndim))
+        return tuple(dims[:ndim.value])
+
+    def get_param(self, name):
+        out = np.empty(self.param_shape(name), dtype=np.float32)
+        _lib.lib().aimet_model_get_param(self.pointer, name.encode(), out.ctypes.data_as(POINTER(c_float)), out.size)
+        return out
+
+    # -- transforms ---------------------------------------------------------------
+
+    def equalize(self, flags=0, start_names=None, output_names=None):
+        starts, n_starts = _strings(start_names or [])
+        outs, n_outs = _strings(output_names or [])
+        _lib.lib().aimet_model_equalize(self.pointer, flags, starts, n_starts, outs, n_outs)
+        return self.report()
+
+    def fold_batch_norms(self, pairs):
+        """pairs: [(layer node name, bn node name, aimet_bn_position_t)]."""
+        layers, n = _strings([p[0] for p in pairs])
+        bns, _ = _strings([p[1] for p in pairs])
+        positions = (c_int32 * max(1, n))(*[p[2] for p in pairs])
+        _lib.lib().aimet_model_fold_batch_norms(self.pointer, layers, bns, positions, n)
+        return self.report()
+
+    def replace_relu6(self, names=None):
+        if names is None:
+            _lib.lib().aimet_model_replace_relu6(self.pointer, None, 0)
+        else:
+            array, n = _strings(names)
+            _lib.lib().aimet_model_replace_relu6(self.pointer, array, n)
+        return self.report()
+
+    # -- reports ------------------------------------------------------------------
+
+    def report(self):
+        return json.loads(self._text(_lib.lib().aimet_model_report_json))
+
+    def describe(self):
+        return json.loads(self._text(_lib.lib().aimet_model_describe_json))
+
+    def _text(self, fn):
+        length = c_int64()
+        fn(self.pointer, None, 0, ctypes.byref(length))
+        buffer = ctypes.create_string_buffer(length.value)
+        fn(self.pointer, buffer, length.value, ctypes.byref(length))
+        return buffer.value.decode()
+
+
+def _path(path):
+    import os
+    return os.fsencode(os.fspath(path))

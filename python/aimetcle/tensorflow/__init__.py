@@ -1,0 +1,1 @@
+"""The TensorFlow-flavoured entry points of AIMET (``aimet_tensorflow``), on aimetcle models."""
