@@ -1,6 +1,7 @@
 # aimetcle — build, test and demo entry points (see README.md).
 #   make demo   the main job: AIMET's documented CLE examples on aimetcle
-#   make test   every suite: swift test, the C tests, pytest
+#   make test   every suite: swift test, the C tests, the CLI tests, pytest
+#   make cli    the command line, as build/aimetcle
 
 SWIFT       ?= swift
 CC          ?= cc
@@ -9,27 +10,38 @@ CONFIG      ?= release
 LIBDIR      := $(CURDIR)/.build/$(CONFIG)
 BUILD       := $(CURDIR)/build
 
-.PHONY: all lib demo test test-swift test-c test-python clean
+.PHONY: all lib cli demo test test-swift test-c test-cli test-python clean
 
 all: lib
 
 lib:
 	$(SWIFT) build -c $(CONFIG) --product aimetcle
 
+# SwiftPM drops an executable product named like the library product
+# `aimetcle`, so the executable is `aimetcle-cli`, installed as build/aimetcle.
+cli:
+	$(SWIFT) build -c $(CONFIG) --product aimetcle-cli
+	mkdir -p $(BUILD)
+	cp $(LIBDIR)/aimetcle-cli $(BUILD)/aimetcle
+
 demo: lib
 	$(PYTHON) python/examples/run_examples.py
 
-test: test-swift test-c test-python
+test: test-swift test-c test-cli test-python
 
 test-swift:
 	$(SWIFT) test --disable-swift-testing
 
-$(BUILD)/test_capi: Tests/capi/test_capi.c Include/aimetcle.h lib
+$(BUILD)/test_%: Tests/capi/test_%.c Include/aimetcle.h lib
 	mkdir -p $(BUILD)
 	$(CC) -std=c11 -Wall -Wextra -Werror -IInclude $< -L$(LIBDIR) -laimetcle -Wl,-rpath,$(LIBDIR) -lm -pthread -o $@
 
-test-c: $(BUILD)/test_capi
+test-c: $(BUILD)/test_capi $(BUILD)/test_model
 	$(BUILD)/test_capi
+	$(BUILD)/test_model $(CURDIR)/data/digits_mbv2.onnx
+
+test-cli: cli
+	AIMETCLE=$(BUILD)/aimetcle PYTHON=$(PYTHON) bash Tests/cli/test_cli.sh
 
 test-python: lib
 	cd python && AIMETCLE_LIB=$(LIBDIR)/libaimetcle.so $(PYTHON) -m pytest -q tests

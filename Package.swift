@@ -8,6 +8,9 @@ let package = Package(
         .library(name: "aimetcle", type: .dynamic, targets: ["CAPI"]),
         // The Swift core, for Swift users.
         .library(name: "AimetCore", targets: ["AimetCore"]),
+        // The `aimetcle` command line (SwiftPM drops an executable product named
+        // like the library product, so `make cli` copies it to build/aimetcle).
+        .executable(name: "aimetcle-cli", targets: ["AimetCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
@@ -25,6 +28,13 @@ let package = Package(
         // The public header as a Clang module, so the @_cdecl layer shares its types.
         .systemLibrary(name: "CAimetABI", path: "Include"),
         .target(name: "CAPI", dependencies: ["AimetCore", "CAimetABI"]),
+
+        // MARK: - Command line
+        .executableTarget(
+            name: "AimetCLI",
+            dependencies: ["AimetCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/aimetcle-cli"
+        ),
 
         // MARK: - Tests
         .testTarget(name: "AimetCoreTests", dependencies: ["AimetCore"]),

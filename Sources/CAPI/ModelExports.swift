@@ -134,7 +134,16 @@ public func aimet_model_set_param(_ model: OpaquePointer?, _ name: UnsafePointer
         let key = try requiredString(name, "name")
         let dims = try int64Array(shape, ndim, "shape")
         guard dims.allSatisfy({ $0 >= 0 }) else { throw AimetError(.shapeMismatch, "'\(key)': negative dimension in \(dims)") }
-        let count = dims.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
+        // Overflow-checked at every step: a later 0 must not hide an overflow,
+        // which Tensor's own element count would trap on.
+        var count = 1
+        for d in dims {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, product <= 1 << 40 else {
+                throw AimetError(.invalidArgument, "'\(key)': shape \(dims) is too large")
+            }
+            count = product
+        }
         let values = try readFloats(data, count: Int64(count), what: "'\(key)' data")
         if let i = values.firstNonFinite { throw AimetError(.numeric, "'\(key)' is not finite at flat index \(i) (\(values[i]))") }
         let tensor = try Tensor(shape: dims, data: values)

@@ -15,7 +15,8 @@ extension BatchNormFold {
     /// whose BN was not taken and whose fold is valid. Folds them, removes the
     /// BN nodes, and returns the pairs in that order. `region`, when given,
     /// limits the search to those node indices.
-    public static func foldAll(_ graph: inout Graph, region: Set<Int>? = nil) throws -> [FoldedPair] {
+    public static func foldAll(_ graph: inout Graph, region: Set<Int>? = nil, checked: Bool = true) throws -> [FoldedPair] {
+        if checked { try graph.requireFiniteLayerParams() }
         let uses = graph.paramUseCounts
         let consumers = graph.consumers
         func inRegion(_ i: Int) -> Bool { region?.contains(i) ?? true }
@@ -26,7 +27,7 @@ extension BatchNormFold {
                   let j = graph.soleConsumer(of: graph.nodes[i].output, consumers), inRegion(j),
                   graph.nodes[j].input == graph.nodes[i].output,
                   let bn = try graph.batchNormParams(j),
-                  try foldable(graph.weightLayer(ref), bn, .afterLayer) else { continue }
+                  try foldable(graph.weightLayer(ref, checked: false), bn, .afterLayer) else { continue }
             plan.append((i, j, .afterLayer))
             taken.insert(j)
         }
@@ -35,17 +36,18 @@ extension BatchNormFold {
                   let i = graph.soleConsumer(of: graph.nodes[j].output, consumers), inRegion(i),
                   graph.nodes[i].input == graph.nodes[j].output,
                   let ref = graph.layerRef(i, useCounts: uses),
-                  try foldable(graph.weightLayer(ref), bn, .beforeLayer) else { continue }
+                  try foldable(graph.weightLayer(ref, checked: false), bn, .beforeLayer) else { continue }
             plan.append((i, j, .beforeLayer))
         }
-        return try fold(plan.map { (graph.nodes[$0.layer].name, graph.nodes[$0.bn].name, $0.position) }, in: &graph)
+        return try fold(plan.map { (graph.nodes[$0.layer].name, graph.nodes[$0.bn].name, $0.position) }, in: &graph,
+                        checked: false)
     }
 
     /// `fold_given_batch_norms` on a graph: folds each `(layer, bn)` by node
     /// name, in order. Unknown names, non-layers, non-BNs, pairs that are not
     /// adjacent that way, and unfoldable pairs are errors.
     public static func fold(_ pairs: [(layer: String, bn: String, position: BatchNormPosition)],
-                            in graph: inout Graph) throws -> [FoldedPair] {
+                            in graph: inout Graph, checked: Bool = true) throws -> [FoldedPair] {
         var folded: [FoldedPair] = []
         for (layerName, bnName, position) in pairs {
             guard let i = graph.nodeIndex(named: layerName) else { throw AimetError.unknownName("no node named '\(layerName)'") }
@@ -62,7 +64,7 @@ extension BatchNormFold {
                   graph.nodes[to].input == graph.nodes[from].output else {
                 throw AimetError.unsupported("'\(graph.nodes[from].name)' does not feed only '\(graph.nodes[to].name)', so the BN cannot be folded")
             }
-            var layer = try graph.weightLayer(ref)
+            var layer = try graph.weightLayer(ref, checked: checked)
             try BatchNormFold.fold(bn, into: &layer, position: position)
             try graph.store(layer, &ref)
             graph.bypass(j)

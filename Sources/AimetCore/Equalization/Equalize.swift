@@ -43,6 +43,7 @@ public enum Equalize {
         try model.transact { m in
             var report = EqualizeReport()
             try m.graph.validate()
+            try m.graph.requireFiniteLayerParams()
             // The region by node name: node indices move as BNs are removed.
             let names = try m.graph.region(starts, outputs).map { Set($0.map { m.graph.nodes[$0].name }) }
             func region() -> Set<Int>? {
@@ -50,30 +51,33 @@ public enum Equalize {
             }
             m.graph.removePassThroughNodes(region: region())
             if options.foldBatchNorms {
-                report.folded = try BatchNormFold.foldAll(&m.graph, region: region())
+                report.folded = try BatchNormFold.foldAll(&m.graph, region: region(), checked: false)
             }
             if options.replaceRelu6 {
                 report.relu6Replaced = ReluSixReplacement.apply(&m.graph, region: region())
             }
             if options.scale {
-                report.clsSets = try scaleAll(&m.graph, region: region())
+                report.clsSets = try scaleAll(&m.graph, region: region(), checked: false)
             }
             if options.highBiasFold {
                 let bns = Dictionary(report.folded.filter { $0.position == .afterLayer }.map { ($0.layer, $0.params) },
                                      uniquingKeysWith: { first, _ in first })
-                report.highBiasFolded = try highBiasFold(&m.graph, report.clsSets, bns)
+                report.highBiasFolded = try highBiasFold(&m.graph, report.clsSets, bns, checked: false)
             }
             return report
         }
     }
 
     /// CLS on every set found by `LayerGroupSearch`, in model order.
-    public static func scaleAll(_ graph: inout Graph, region: Set<Int>? = nil) throws -> [EqualizeReport.ClsSet] {
+    public static func scaleAll(_ graph: inout Graph, region: Set<Int>? = nil,
+                                checked: Bool = true) throws -> [EqualizeReport.ClsSet] {
+        if checked { try graph.requireFiniteLayerParams() }
+        let uses = graph.paramUseCounts
         var records: [EqualizeReport.ClsSet] = []
         for group in LayerGroupSearch.groups(in: graph, region: region) {
             for set in LayerGroupSearch.clsSets(group, in: graph) {
-                var refs = set.layers.map { graph.layerRef($0)! }
-                var layers = try refs.map { try graph.weightLayer($0) }
+                var refs = set.layers.map { graph.layerRef($0, useCounts: uses)! }
+                var layers = try refs.map { try graph.weightLayer($0, checked: false) }
                 let scales = try CrossLayerScaling.scaleSet(&layers)
                 for k in layers.indices { try graph.store(layers[k], &refs[k]) }
                 records.append(.init(layers: set.layers.map { graph.nodes[$0].name }, scales: scales,
@@ -86,14 +90,16 @@ public enum Equalize {
     /// High-bias fold over the CLS results with the BN folded into each first
     /// layer; returns how many pairs were folded.
     public static func highBiasFold(_ graph: inout Graph, _ sets: [EqualizeReport.ClsSet],
-                                    _ bns: [String: BatchNormParams]) throws -> Int {
+                                    _ bns: [String: BatchNormParams], checked: Bool = true) throws -> Int {
+        if checked { try graph.requireFiniteLayerParams() }
+        let uses = graph.paramUseCounts
         var count = 0
         for set in sets {
             for k in 0..<(set.layers.count - 1) {
                 guard let bn = bns[set.layers[k]],
                       let i = graph.nodeIndex(named: set.layers[k]), let j = graph.nodeIndex(named: set.layers[k + 1]),
-                      var first = graph.layerRef(i), var second = graph.layerRef(j) else { continue }
-                var l1 = try graph.weightLayer(first), l2 = try graph.weightLayer(second)
+                      var first = graph.layerRef(i, useCounts: uses), var second = graph.layerRef(j, useCounts: uses) else { continue }
+                var l1 = try graph.weightLayer(first, checked: false), l2 = try graph.weightLayer(second, checked: false)
                 if try HighBiasFold.foldPair(&l1, &l2, bnGamma: bn.gamma, bnBeta: bn.beta, scale: set.scales[k],
                                              reluBetween: set.reluBetween[k]) {
                     try graph.store(l1, &first)

@@ -16,11 +16,21 @@ extension Graph {
     /// ConvTranspose (1-D or 2-D) or Gemm whose weight (and bias) are float
     /// parameters read by this node only. Nil for anything else.
     func layerRef(_ i: Int, useCounts: [String: Int]) -> LayerRef? {
+        layerRef(i) { useCounts[$0] ?? 0 }
+    }
+
+    /// As above, counting parameter uses by a scan (no dictionary to build).
+    func layerRef(_ i: Int) -> LayerRef? {
+        layerRef(i) { name in nodes.reduce(0) { $0 + $1.inputs.filter { $0 == name }.count } }
+    }
+
+    private func layerRef(_ i: Int, uses: (String) -> Int) -> LayerRef? {
         let node = nodes[i]
-        guard node.inputs.count >= 2, let weight = params[node.inputs[1]], useCounts[node.inputs[1]] == 1 else { return nil }
+        guard node.op == .conv || node.op == .convTranspose || node.op == .gemm,
+              node.inputs.count >= 2, let weight = params[node.inputs[1]], uses(node.inputs[1]) == 1 else { return nil }
         var biasName: String?
         if node.inputs.count >= 3, !node.inputs[2].isEmpty {
-            guard let bias = params[node.inputs[2]], bias.rank == 1, useCounts[node.inputs[2]] == 1 else { return nil }
+            guard let bias = params[node.inputs[2]], bias.rank == 1, uses(node.inputs[2]) == 1 else { return nil }
             biasName = node.inputs[2]
         }
         switch node.op {
@@ -51,14 +61,26 @@ extension Graph {
         }
     }
 
-    func layerRef(_ i: Int) -> LayerRef? { layerRef(i, useCounts: paramUseCounts) }
-
-    /// The layer's parameters as a `WeightLayer` (torch layouts).
-    func weightLayer(_ ref: LayerRef) throws -> WeightLayer {
+    /// The layer's parameters as a `WeightLayer` (torch layouts), validated
+    /// (finite values) unless the caller already checked every parameter.
+    func weightLayer(_ ref: LayerRef, checked: Bool = true) throws -> WeightLayer {
         var weight = params[ref.weightName]!
         if ref.transposedGemm { weight = weight.transposed2D() }
         return try WeightLayer(name: nodes[ref.node].name, kind: ref.kind, weight: weight,
-                               bias: ref.biasName.map { params[$0]!.data }, groups: ref.groups, padded: ref.padded)
+                               bias: ref.biasName.map { params[$0]!.data }, groups: ref.groups, padded: ref.padded,
+                               checked: checked)
+    }
+
+    /// Throws for the first parameter of a layer or BatchNormalization node
+    /// holding NaN or infinity (other ops' constants may legitimately be inf).
+    func requireFiniteLayerParams() throws {
+        let ops: Set<Op> = [.conv, .convTranspose, .gemm, .batchNormalization]
+        for node in nodes where ops.contains(node.op) {
+            for name in node.inputs.dropFirst() {
+                guard let tensor = params[name], let i = tensor.firstNonFinite else { continue }
+                throw AimetError.numeric("node '\(node.name)': parameter '\(name)' is not finite at flat index \(i) (\(tensor.data[i]))")
+            }
+        }
     }
 
     /// Writes a rewritten layer back. A layer that gained a bias gets a new

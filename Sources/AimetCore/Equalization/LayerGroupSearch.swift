@@ -59,7 +59,8 @@ public enum LayerGroupSearch {
     /// second starts the next set); a conv with `1 < groups` that is not
     /// depthwise is unsupported and the scan restarts after it.
     public static func clsSets(_ group: LayerGroup, in graph: Graph) -> [ClsSetRef] {
-        let layers = group.layers.map { graph.layerRef($0)! }
+        let uses = graph.paramUseCounts
+        let layers = group.layers.map { graph.layerRef($0, useCounts: uses)! }
         func depthwise(_ k: Int) -> Bool {
             let w = graph.params[layers[k].weightName]!
             let (cout, cin) = layers[k].kind.isTransposed

@@ -125,9 +125,10 @@ public struct Graph: Equatable, Sendable {
         let node = nodes[index]
         let from = node.input, to = node.output
         nodes.remove(at: index)
-        let fromIsBoundary = outputNames.contains(from) || inputs.contains { $0.name == from } || params[from] != nil
-            || constants.contains(from)
-        if !fromIsBoundary, (consumers[from] ?? []).isEmpty, let producer = producers[from] {
+        let fromIsBoundary = outputs.contains { $0.name == from } || inputs.contains { $0.name == from }
+            || params[from] != nil || constants.contains(from)
+        let fromIsRead = nodes.contains { $0.inputs.contains(from) }
+        if !fromIsBoundary, !fromIsRead, let producer = nodes.firstIndex(where: { $0.outputs.contains(from) }) {
             for k in nodes[producer].outputs.indices where nodes[producer].outputs[k] == from {
                 nodes[producer].outputs[k] = to
             }
@@ -178,12 +179,13 @@ public struct Graph: Equatable, Sendable {
 
     /// A parameter name not yet used in the graph, derived from `base`.
     public func freshName(_ base: String) -> String {
-        var taken = Set(params.keys)
-        for node in nodes { taken.formUnion(node.outputs); taken.formUnion(node.inputs) }
-        taken.formUnion(inputs.map(\.name))
-        if !taken.contains(base) { return base }
+        func taken(_ name: String) -> Bool {
+            params[name] != nil || constants.contains(name) || inputs.contains { $0.name == name }
+                || nodes.contains { $0.outputs.contains(name) || $0.inputs.contains(name) }
+        }
+        if !taken(base) { return base }
         var k = 1
-        while taken.contains("\(base)_\(k)") { k += 1 }
+        while taken("\(base)_\(k)") { k += 1 }
         return "\(base)_\(k)"
     }
 }

@@ -40,19 +40,24 @@ public struct WeightLayer: Sendable, Equatable {
     /// Builds a layer after checking that `weight`, `groups` and `bias` fit `kind`.
     public init(name: String, kind: LayerKind, weight: Tensor, bias: [Float]?,
                 groups: Int = 1, padded: Bool = false) throws {
+        try self.init(name: name, kind: kind, weight: weight, bias: bias, groups: groups, padded: padded, checked: true)
+    }
+
+    /// `checked: false` skips only the finiteness scan, for values already checked.
+    init(name: String, kind: LayerKind, weight: Tensor, bias: [Float]?, groups: Int, padded: Bool, checked: Bool) throws {
         self.name = name
         self.kind = kind
         self.groups = groups
         self.padded = padded
         self.weight = weight
         self.bias = bias
-        try validate()
+        try validate(finiteness: checked)
     }
 
     /// `'name'` for messages.
     var label: String { name.isEmpty ? "\(kind) layer" : "\(kind) '\(name)'" }
 
-    private func validate() throws {
+    private func validate(finiteness: Bool) throws {
         guard weight.rank == kind.weightRank else {
             throw AimetError.shape("\(label): weight must have \(kind.weightRank) dimensions, got shape \(weight.shape)")
         }
@@ -70,6 +75,7 @@ public struct WeightLayer: Sendable, Equatable {
         if let bias, bias.count != outChannels {
             throw AimetError.shape("\(label): bias has \(bias.count) entries, the layer has \(outChannels) output channels")
         }
+        guard finiteness else { return }
         if let i = weight.firstNonFinite {
             throw AimetError.numeric("\(label): weight is not finite at flat index \(i) (\(weight.data[i]))")
         }
