@@ -264,7 +264,7 @@ public func aimet_model_report_counts(_ model: OpaquePointer?, _ folded: UnsafeM
 public func aimet_model_report_json(_ model: OpaquePointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ capacity: Int64,
                                     _ length: UnsafeMutablePointer<Int64>?) -> Int32 {
     guarded("aimet_model_report_json") {
-        let text = try withModel(model) { $0.report.json.text }
+        let text = try withModel(model) { $0.report.json(graph: $0.model.graph).text() }
         try fillText(text, buffer, capacity, length)
     }
 }
@@ -273,7 +273,7 @@ public func aimet_model_report_json(_ model: OpaquePointer?, _ buffer: UnsafeMut
 public func aimet_model_describe_json(_ model: OpaquePointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ capacity: Int64,
                                       _ length: UnsafeMutablePointer<Int64>?) -> Int32 {
     guarded("aimet_model_describe_json") {
-        let text = try withModel(model) { $0.model.graph.describeJSON.text }
+        let text = try withModel(model) { $0.model.graph.describeJSON.text() }
         try fillText(text, buffer, capacity, length)
     }
 }

@@ -77,7 +77,7 @@ struct EqualizeCommand: ParsableCommand {
                     ("timings_ms", .object([("load", .double(loadMs)), ("equalize", .double(equalizeMs)),
                                             ("save", .double(saveMs))])),
                 ])
-                print(object.text)
+                print(object.text(pretty: true))
                 return
             }
             print("Equalized \(model) → \(target)")

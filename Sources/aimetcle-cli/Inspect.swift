@@ -77,7 +77,7 @@ struct Inspect: ParsableCommand {
                     ("relu6", .int(relu6)),
                     ("equalization", equalization),
                 ])
-                print(object.text)
+                print(object.text(pretty: true))
                 return
             }
 

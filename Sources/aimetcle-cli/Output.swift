@@ -3,78 +3,6 @@ import AimetCore
 import Glibc
 #endif
 
-// MARK: - JSON
-
-/// A small JSON value that keeps the order of object keys.
-indirect enum JSON {
-    case string(String)
-    case int(Int)
-    case double(Double)
-    case bool(Bool)
-    case null
-    case array([JSON])
-    case object([(String, JSON)])
-
-    static func strings(_ values: [String]) -> JSON { .array(values.map { .string($0) }) }
-    static func floats(_ values: [Float]) -> JSON { .array(values.map { .double(Double($0)) }) }
-    static func shape(_ shape: [Int]?) -> JSON { shape.map { .array($0.map { .int($0) }) } ?? .null }
-
-    var text: String {
-        var out = ""
-        write(&out)
-        return out
-    }
-
-    private func write(_ out: inout String) {
-        switch self {
-        case .string(let s): JSON.quote(s, &out)
-        case .int(let i): out += String(i)
-        case .double(let d):
-            // Float values print in their shortest round-trip form.
-            out += d.isFinite ? (Float(exactly: d).map { "\($0)" } ?? "\(d)") : "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .null: out += "null"
-        case .array(let items):
-            out += "["
-            for (k, item) in items.enumerated() {
-                if k > 0 { out += ", " }
-                item.write(&out)
-            }
-            out += "]"
-        case .object(let fields):
-            out += "{"
-            for (k, (key, value)) in fields.enumerated() {
-                if k > 0 { out += ", " }
-                JSON.quote(key, &out)
-                out += ": "
-                value.write(&out)
-            }
-            out += "}"
-        }
-    }
-
-    private static func quote(_ s: String, _ out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
-    }
-}
-
 // MARK: - Text formatting
 
 /// `[?, 1, 16, 16]` (free dimensions as `?`), or `(unknown shape)`.
@@ -117,35 +45,7 @@ func plural(_ n: Int, _ word: String, _ plural: String? = nil) -> String {
 
 // MARK: - Reports
 
-extension EqualizeReport.ClsSet {
-    var kind: String { layers.count == 3 ? "triplet" : "pair" }
-}
-
 extension EqualizeReport {
-    /// The report as JSON: folded pairs, ReLU6 replacements, CLS sets with
-    /// their factor ranges (and the factors with `scales`), high-bias folds.
-    func json(scales: Bool) -> JSON {
-        .object([
-            ("folded", .array(folded.map { pair in
-                .object([("layer", .string(pair.layer)), ("batchnorm", .string(pair.batchNorm)),
-                         ("position", .string(pair.position == .afterLayer ? "after" : "before"))])
-            })),
-            ("relu6_replaced", .strings(relu6Replaced)),
-            ("cls_sets", .array(clsSets.map { set in
-                var fields: [(String, JSON)] = [
-                    ("kind", .string(set.kind)),
-                    ("layers", .strings(set.layers)),
-                    ("relu_between", .array(set.reluBetween.map { .bool($0) })),
-                    ("scale_min", .array(set.scales.map { .double(Double($0.min() ?? .nan)) })),
-                    ("scale_max", .array(set.scales.map { .double(Double($0.max() ?? .nan)) })),
-                ]
-                if scales { fields.append(("scales", .array(set.scales.map { .floats($0) }))) }
-                return .object(fields)
-            })),
-            ("high_bias_folded", .int(highBiasFolded)),
-        ])
-    }
-
     /// The report as text. `would`: phrase it as what equalization would do.
     func printText(options: Equalize.Options, would: Bool) {
         // Folded BatchNorms, in columns.

@@ -292,7 +292,7 @@ static void test_equalize_digits(void) {
               "first CLS set is the features.1 triplet");
         CHECK(strstr(r, "\"relu_between\":[true,true]") != NULL, "relu flags");
         CHECK(strstr(r, "\"relu_between\":[false]") != NULL, "the project -> conv pair has no relu");
-        CHECK(count_of(r, "\"layers\":") == 5, "5 sets in the json");
+        CHECK(count_of(r, "\"kind\":") == 5, "5 sets in the json");
         char expect[64];
         snprintf(expect, sizeof expect, "\"high_bias_folded\":%d", hbf);
         CHECK(strstr(r, expect) != NULL, "hbf count in the json");
@@ -498,8 +498,9 @@ static void test_built_model(void) {
     CHECK(param_is(m, "conv1.bias", (float[]){5.5f, 7}, 2), "b1 after CLS and high-bias fold");
     CHECK(param_is(m, "conv2.bias", (float[]){5.25f, 1}, 2), "b2 after high-bias fold");
     r = report(m);
-    CHECK(r && strstr(r, "\"cls_sets\":[{\"layers\":[\"conv1\",\"conv2\"],\"scales\":[[2.0,0.5]],"
-                         "\"relu_between\":[true]}]") != NULL,
+    CHECK(r && strstr(r, "\"cls_sets\":[{\"kind\":\"pair\",\"layers\":[\"conv1\",\"conv2\"],"
+                         "\"relu_between\":[true]") != NULL && strstr(r, "\"scales\":[[2.0,0.5]]") != NULL
+              && strstr(r, "{\"node\":\"conv1\",\"weight\":\"conv1.weight\",\"bias\":\"conv1.bias\"}") != NULL,
           "report: %s", r ? r : "(null)");
     CHECK(r && strstr(r, "\"high_bias_folded\":1") != NULL, "hbf in the report");
     free(r);

@@ -14,7 +14,6 @@ from ._model import Handle
 from .onnx import OnnxModel
 from .tracing import trace
 
-LAYER_OPS = ("Conv", "ConvTranspose", "Gemm")
 
 
 def handle_for(model, input_shapes=None, dummy_input=None):
@@ -51,14 +50,6 @@ def _onnx_layout(desc, name, array):
     return array
 
 
-def parent_of(model, target):
-    for _, module in model.named_modules():
-        for key, child in module._modules.items():
-            if child is target:
-                return module, key
-    raise ValueError(f"{type(target).__name__} is not a submodule of the model")
-
-
 class Transform:
     """Runs one library transform for ``model`` and maps its report back.
 
@@ -90,22 +81,19 @@ class Transform:
         if isinstance(self.model, OnnxModel):
             self.model.pull()
             return
-        final = {n["name"]: n for n in self.handle.describe()["nodes"]}
-        for node in self.desc.nodes:
-            if node.module is None or node.op not in LAYER_OPS or node.name not in final:
-                continue
-            module = self.model.get_submodule(node.module)
-            module.weight[...] = self.handle.get_param(node.inputs[1]).reshape(module.weight.shape)
-            inputs = final[node.name]["inputs"]
-            if len(inputs) > 2 and inputs[2]:
-                bias = self.handle.get_param(inputs[2])
+        for entry in self.report.get("layers", []):
+            module = self.module(entry["node"])
+            module.weight[...] = self.handle.get_param(entry["weight"]).reshape(module.weight.shape)
+            if entry["bias"] is not None:
+                bias = self.handle.get_param(entry["bias"])
                 if module.bias is None:
                     module.bias = bias
                 else:
                     module.bias[...] = bias
+        parents = {id(child): (module, key) for _, module in self.model.named_modules()
+                   for key, child in module._modules.items()}
         for pair in self.report.get("folded", []):
-            bn = self.module(pair["batchnorm"])
-            parent, key = parent_of(self.model, bn)
+            parent, key = parents[id(self.module(pair["batchnorm"]))]
             parent._modules[key] = nn.Identity()
 
     def folded_pairs(self, bn_modules):
