@@ -32,7 +32,7 @@ test: test-swift test-c test-cli test-python
 test-swift:
 	$(SWIFT) test --disable-swift-testing
 
-$(BUILD)/test_%: Tests/capi/test_%.c Include/aimetcle.h lib
+$(BUILD)/test_%: Tests/capi/test_%.c Tests/capi/check.h Include/aimetcle.h lib
 	mkdir -p $(BUILD)
 	$(CC) -std=c11 -Wall -Wextra -Werror -IInclude $< -L$(LIBDIR) -laimetcle -Wl,-rpath,$(LIBDIR) -lm -pthread -o $@
 

@@ -8,37 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (cond) {                                                            \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);    \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fprintf(stderr, "\n");                                             \
-        }                                                                      \
-    } while (0)
-
-/* An expected failure: the status, a phrase of the message, buffers untouched. */
-#define CHECK_ERROR(call, status, phrase)                                      \
-    do {                                                                       \
-        aimet_status_t s_ = (call);                                            \
-        CHECK(s_ == (status), "status %d (%s), expected %d; message: %s", s_,  \
-              aimet_status_string(s_), (status), aimet_last_error());          \
-        CHECK(strstr(aimet_last_error(), (phrase)) != NULL,                    \
-              "message '%s' lacks '%s'", aimet_last_error(), (phrase));        \
-    } while (0)
-
-static int close_to(float a, float b) { return fabsf(a - b) <= 1e-5f * fmaxf(1.0f, fabsf(b)); }
-
-static int all_close(const float *a, const float *b, int n) {
-    for (int i = 0; i < n; i++)
-        if (!close_to(a[i], b[i])) return 0;
-    return 1;
-}
+#include "check.h"
 
 static float rand_float(unsigned *state) {
     *state = *state * 1664525u + 1013904223u;
@@ -253,6 +223,5 @@ int main(void) {
     test_cls_errors();
     test_hbf();
     test_last_error_is_thread_local();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return report_results();
 }
