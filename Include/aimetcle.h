@@ -219,11 +219,18 @@ aimet_status_t aimet_model_replace_relu6(aimet_model_t *model, const char *const
 aimet_status_t aimet_model_report_counts(aimet_model_t *model, int32_t *folded, int32_t *relu6_replaced,
                                          int32_t *cls_sets, int32_t *high_bias_folded);
 
+/* The factors of CLS set `set`, pair `pair` (0, or 1 for a triplet's second
+ * pair) of the last report: *count gets their number; they are copied into
+ * `scales` when `capacity` suffices (query with scales NULL). */
+aimet_status_t aimet_model_report_scales(aimet_model_t *model, int32_t set, int32_t pair, float *scales,
+                                         int64_t capacity, int64_t *count);
+
 /* JSON texts, query-size-then-fill: with buffer NULL (or too small) *length
  * gets the size needed including the terminating NUL; with a large enough
  * buffer it is filled and *length set. report: the last transform's folded
- * pairs, ReLU6 replacements, CLS sets (layers, scales, relu flags) and
- * high-bias-fold count. describe: inputs, outputs, nodes (name, op, inputs,
+ * pairs, ReLU6 replacements, CLS sets (layers, relu flags, factor ranges; the
+ * factors themselves through aimet_model_report_scales), the high-bias-fold
+ * count, and the weight/bias parameter names of every layer it changed. describe: inputs, outputs, nodes (name, op, inputs,
  * outputs, attributes) and parameters (name, shape). */
 aimet_status_t aimet_model_report_json(aimet_model_t *model, char *buffer, int64_t capacity, int64_t *length);
 aimet_status_t aimet_model_describe_json(aimet_model_t *model, char *buffer, int64_t capacity, int64_t *length);

@@ -260,11 +260,33 @@ public func aimet_model_report_counts(_ model: OpaquePointer?, _ folded: UnsafeM
     }
 }
 
+@_cdecl("aimet_model_report_scales")
+public func aimet_model_report_scales(_ model: OpaquePointer?, _ set: Int32, _ pair: Int32,
+                                      _ scales: UnsafeMutablePointer<Float>?, _ capacity: Int64,
+                                      _ count: UnsafeMutablePointer<Int64>?) -> Int32 {
+    guarded("aimet_model_report_scales") {
+        guard let count else { throw nullError("count") }
+        let factors = try withModel(model) { h -> [Float] in
+            guard set >= 0, Int(set) < h.report.clsSets.count else {
+                throw AimetError(.invalidArgument, "set \(set) is out of range: the report has \(h.report.clsSets.count) CLS sets")
+            }
+            let entry = h.report.clsSets[Int(set)]
+            guard pair >= 0, Int(pair) < entry.scales.count else {
+                throw AimetError(.invalidArgument, "pair \(pair) is out of range: set \(set) has \(entry.scales.count) pair(s)")
+            }
+            return entry.scales[Int(pair)]
+        }
+        count.pointee = Int64(factors.count)
+        guard let scales, capacity >= Int64(factors.count) else { return }
+        factors.withUnsafeBufferPointer { scales.update(from: $0.baseAddress!, count: $0.count) }
+    }
+}
+
 @_cdecl("aimet_model_report_json")
 public func aimet_model_report_json(_ model: OpaquePointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ capacity: Int64,
                                     _ length: UnsafeMutablePointer<Int64>?) -> Int32 {
     guarded("aimet_model_report_json") {
-        let text = try withModel(model) { $0.report.json(graph: $0.model.graph).text() }
+        let text = try withModel(model) { $0.report.json(graph: $0.model.graph, scales: false).text() }
         try fillText(text, buffer, capacity, length)
     }
 }

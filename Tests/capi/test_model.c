@@ -467,9 +467,20 @@ static void test_built_model(void) {
     CHECK(param_is(m, "conv2.bias", (float[]){5.25f, 1}, 2), "b2 after high-bias fold");
     r = report(m);
     CHECK(r && strstr(r, "\"cls_sets\":[{\"kind\":\"pair\",\"layers\":[\"conv1\",\"conv2\"],"
-                         "\"relu_between\":[true]") != NULL && strstr(r, "\"scales\":[[2.0,0.5]]") != NULL
+                         "\"relu_between\":[true]") != NULL && strstr(r, "\"scale_min\":[0.5],\"scale_max\":[2.0]") != NULL
               && strstr(r, "{\"node\":\"conv1\",\"weight\":\"conv1.weight\",\"bias\":\"conv1.bias\"}") != NULL,
           "report: %s", r ? r : "(null)");
+    {
+        float scales[2] = {0, 0};
+        int64_t count = 0;
+        CHECK_OK(aimet_model_report_scales(m, 0, 0, NULL, 0, &count));
+        CHECK(count == 2, "two factors, got %lld", (long long)count);
+        CHECK_OK(aimet_model_report_scales(m, 0, 0, scales, 2, &count));
+        CHECK(scales[0] == 2.0f && scales[1] == 0.5f, "S = %g %g", scales[0], scales[1]);
+        CHECK_ERROR(aimet_model_report_scales(m, 1, 0, scales, 2, &count), AIMET_STATUS_INVALID_ARGUMENT, "set 1 is out of range");
+        CHECK_ERROR(aimet_model_report_scales(m, 0, 1, scales, 2, &count), AIMET_STATUS_INVALID_ARGUMENT, "pair 1 is out of range");
+        CHECK_ERROR(aimet_model_report_scales(m, 0, 0, scales, 2, NULL), AIMET_STATUS_NULL_POINTER, "count");
+    }
     CHECK(r && strstr(r, "\"high_bias_folded\":1") != NULL, "hbf in the report");
     free(r);
 

@@ -153,6 +153,10 @@ _DECLARATIONS = {
     #     int32_t *cls_sets, int32_t *high_bias_folded);
     "aimet_model_report_counts": (c_int32, [c_void_p, POINTER(c_int32), POINTER(c_int32), POINTER(c_int32),
                                             POINTER(c_int32)], True),
+    # aimet_status_t aimet_model_report_scales(aimet_model_t *model, int32_t set, int32_t pair, float *scales,
+    #     int64_t capacity, int64_t *count);
+    "aimet_model_report_scales": (c_int32, [c_void_p, c_int32, c_int32, POINTER(c_float), c_int64, POINTER(c_int64)],
+                                  True),
     # aimet_status_t aimet_model_report_json(aimet_model_t *model, char *buffer, int64_t capacity, int64_t *length);
     "aimet_model_report_json": (c_int32, [c_void_p, c_char_p, c_int64, POINTER(c_int64)], True),
     # aimet_status_t aimet_model_describe_json(aimet_model_t *model, char *buffer, int64_t capacity, int64_t *length);

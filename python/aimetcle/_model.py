@@ -108,10 +108,18 @@ class Handle:
         _lib.lib().aimet_model_param_shape(self.pointer, name.encode(), dims, 16, ctypes.byref(ndim))
         return tuple(dims[:ndim.value])
 
-    def get_param(self, name):
-        out = np.empty(self.param_shape(name), dtype=np.float32)
-        _lib.lib().aimet_model_get_param(self.pointer, name.encode(), out.ctypes.data_as(POINTER(c_float)), out.size)
-        return out
+    def get_param(self, name, out=None):
+        """The parameter's values: a new array, or written into ``out`` (float32,
+        C-contiguous, same size) when given."""
+        if out is None or out.dtype != np.float32 or not out.flags.c_contiguous or not out.flags.writeable:
+            target = np.empty(self.param_shape(name), dtype=np.float32)
+        else:
+            target = out
+        _lib.lib().aimet_model_get_param(self.pointer, name.encode(), target.ctypes.data_as(POINTER(c_float)),
+                                         target.size)
+        if out is not None and target is not out:
+            out[...] = target.reshape(out.shape)
+        return out if out is not None else target
 
     # -- transforms ---------------------------------------------------------------
 
@@ -140,7 +148,20 @@ class Handle:
     # -- reports ------------------------------------------------------------------
 
     def report(self):
-        return json.loads(self._text(_lib.lib().aimet_model_report_json))
+        """The last transform's report, with each CLS set's factors as float32 arrays."""
+        report = json.loads(self._text(_lib.lib().aimet_model_report_json))
+        for index, entry in enumerate(report["cls_sets"]):
+            entry["scales"] = [self._scales(index, pair) for pair in range(len(entry["layers"]) - 1)]
+        return report
+
+    def _scales(self, index, pair):
+        count = c_int64()
+        lib = _lib.lib()
+        lib.aimet_model_report_scales(self.pointer, index, pair, None, 0, ctypes.byref(count))
+        out = np.empty(count.value, dtype=np.float32)
+        lib.aimet_model_report_scales(self.pointer, index, pair, out.ctypes.data_as(POINTER(c_float)), out.size,
+                                      ctypes.byref(count))
+        return out
 
     def describe(self):
         return json.loads(self._text(_lib.lib().aimet_model_describe_json))

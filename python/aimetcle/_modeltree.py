@@ -83,13 +83,12 @@ class Transform:
             return
         for entry in self.report.get("layers", []):
             module = self.module(entry["node"])
-            module.weight[...] = self.handle.get_param(entry["weight"]).reshape(module.weight.shape)
+            self.handle.get_param(entry["weight"], out=module.weight)
             if entry["bias"] is not None:
-                bias = self.handle.get_param(entry["bias"])
                 if module.bias is None:
-                    module.bias = bias
+                    module.bias = self.handle.get_param(entry["bias"])
                 else:
-                    module.bias[...] = bias
+                    self.handle.get_param(entry["bias"], out=module.bias)
         parents = {id(child): (module, key) for _, module in self.model.named_modules()
                    for key, child in module._modules.items()}
         for pair in self.report.get("folded", []):

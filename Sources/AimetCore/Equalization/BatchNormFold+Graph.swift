@@ -15,7 +15,13 @@ extension BatchNormFold {
     /// whose BN was not taken and whose fold is valid. Folds them, removes the
     /// BN nodes, and returns the pairs in that order. `region`, when given,
     /// limits the search to those node indices.
-    public static func foldAll(_ graph: inout Graph, region: Set<Int>? = nil, checked: Bool = true) throws -> [FoldedPair] {
+    /// Atomic: on error the graph is unchanged.
+    public static func foldAll(_ graph: inout Graph, region: Set<Int>? = nil) throws -> [FoldedPair] {
+        try graph.transact { try foldAllInPlace(&$0, region: region, checked: true) }
+    }
+
+    /// `foldAll` without its own copy of the graph, for callers that made one.
+    static func foldAllInPlace(_ graph: inout Graph, region: Set<Int>?, checked: Bool) throws -> [FoldedPair] {
         if checked { try graph.requireFiniteLayerParams() }
         let uses = graph.paramUseCounts
         let consumers = graph.consumers
@@ -39,15 +45,20 @@ extension BatchNormFold {
                   try foldable(graph.weightLayer(ref, checked: false), bn, .beforeLayer) else { continue }
             plan.append((i, j, .beforeLayer))
         }
-        return try fold(plan.map { (graph.nodes[$0.layer].name, graph.nodes[$0.bn].name, $0.position) }, in: &graph,
-                        checked: false)
+        return try foldInPlace(plan.map { (graph.nodes[$0.layer].name, graph.nodes[$0.bn].name, $0.position) },
+                               &graph, checked: false)
     }
 
     /// `fold_given_batch_norms` on a graph: folds each `(layer, bn)` by node
     /// name, in order. Unknown names, non-layers, non-BNs, pairs that are not
-    /// adjacent that way, and unfoldable pairs are errors.
+    /// adjacent that way, and unfoldable pairs are errors. Atomic: on error the graph is unchanged.
     public static func fold(_ pairs: [(layer: String, bn: String, position: BatchNormPosition)],
-                            in graph: inout Graph, checked: Bool = true) throws -> [FoldedPair] {
+                            in graph: inout Graph) throws -> [FoldedPair] {
+        try graph.transact { try foldInPlace(pairs, &$0, checked: true) }
+    }
+
+    static func foldInPlace(_ pairs: [(layer: String, bn: String, position: BatchNormPosition)],
+                            _ graph: inout Graph, checked: Bool) throws -> [FoldedPair] {
         var folded: [FoldedPair] = []
         for (layerName, bnName, position) in pairs {
             guard let i = graph.nodeIndex(named: layerName) else { throw AimetError.unknownName("no node named '\(layerName)'") }
@@ -58,13 +69,12 @@ extension BatchNormFold {
             guard let bn = try graph.batchNormParams(j) else {
                 throw AimetError.unsupported("node '\(bnName)' (\(graph.nodes[j].op)) is not an inference-mode BatchNormalization with parameter inputs")
             }
-            let consumers = graph.consumers
             let (from, to) = position == .afterLayer ? (i, j) : (j, i)
-            guard graph.soleConsumer(of: graph.nodes[from].output, consumers) == to,
+            guard graph.soleConsumer(of: graph.nodes[from].output) == to,
                   graph.nodes[to].input == graph.nodes[from].output else {
                 throw AimetError.unsupported("'\(graph.nodes[from].name)' does not feed only '\(graph.nodes[to].name)', so the BN cannot be folded")
             }
-            var layer = try graph.weightLayer(ref, checked: checked)
+            var layer = try graph.takeLayer(ref, checked: checked)
             try BatchNormFold.fold(bn, into: &layer, position: position)
             try graph.store(layer, &ref)
             graph.bypass(j)

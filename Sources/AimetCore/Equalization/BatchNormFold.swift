@@ -56,33 +56,29 @@ public enum BatchNormFold {
             throw AimetError.unsupported(unfoldableReason(layer, bn, position)!)
         }
         let s = try bn.scale()
-        var folded = layer
         let bias = layer.bias ?? [Float](repeating: 0, count: layer.outChannels)
+        // Compute the new bias and bound the new weights first: a throw leaves the layer as it was.
+        let newBias: [Float]
         switch position {
         case .afterLayer:
-            folded.scaleOutputChannels(by: s)
-            folded.bias = (0..<layer.outChannels).map { o in
-                bn.beta[o] + (bias[o] - bn.runningMean[o]) * s[o]
-            }
+            try requireFinite(layer, ranges: layer.outputChannelRanges, s, bn)
+            newBias = (0..<layer.outChannels).map { o in bn.beta[o] + (bias[o] - bn.runningMean[o]) * s[o] }
         case .beforeLayer:
+            try requireFinite(layer, ranges: layer.inputChannelRanges, s, bn)
             let shift = (0..<bn.numFeatures).map { i in bn.beta[i] - bn.runningMean[i] * s[i] }
             let moved = layer.kernelSumProduct(shift)
-            folded.scaleInputChannels(by: s)
-            folded.bias = (0..<layer.outChannels).map { o in bias[o] + moved[o] }
+            newBias = (0..<layer.outChannels).map { o in bias[o] + moved[o] }
         }
-        try folded.requireFinite(after: "folding \(bn.label)")
-        layer = folded
+        if let i = newBias.firstNonFinite {
+            throw AimetError.numeric("\(layer.label): folding \(bn.label) would make bias \(i) non-finite")
+        }
+        if position == .afterLayer { layer.scaleOutputChannels(by: s) } else { layer.scaleInputChannels(by: s) }
+        layer.bias = newBias
     }
-}
 
-extension WeightLayer {
-    /// Guards against results that overflowed to infinity.
-    func requireFinite(after step: String) throws {
-        if let i = weight.firstNonFinite {
-            throw AimetError.numeric("\(label): \(step) made the weight non-finite at flat index \(i)")
-        }
-        if let bias, let i = bias.firstNonFinite {
-            throw AimetError.numeric("\(label): \(step) made the bias non-finite at index \(i)")
+    private static func requireFinite(_ layer: WeightLayer, ranges: [Float], _ s: [Float], _ bn: BatchNormParams) throws {
+        for c in ranges.indices where !(Double(ranges[c]) * Double(abs(s[c])) <= Double(Float.greatestFiniteMagnitude)) {
+            throw AimetError.numeric("\(layer.label): folding \(bn.label) would overflow channel \(c) (range \(ranges[c]) × \(s[c]))")
         }
     }
 }

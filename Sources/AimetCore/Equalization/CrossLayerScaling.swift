@@ -18,13 +18,13 @@ public enum CrossLayerScaling {
         let s = (0..<r1.count).map { i in
             sanitized(Double(r1[i]) / (Double(r1[i]) * Double(c2[i])).squareRoot())
         }
-        var a = l1, b = l2
-        a.divideOutputs(by: s)
-        b.scaleInputChannels(by: s)
-        try a.requireFinite(after: "cross-layer scaling")
-        try b.requireFinite(after: "cross-layer scaling")
-        l1 = a
-        l2 = b
+        // Every check before the first write, so a throw leaves both layers as they were.
+        try requireFiniteRanges(l1, r1, dividedBy: s)
+        try requireFiniteRanges(l2, c2, times: s)
+        let b1 = try l1.bias.map { try scaledBias($0, l1, dividedBy: s) }
+        l1.scaleOutputChannels(by: s, dividing: true)
+        l1.bias = b1
+        l2.scaleInputChannels(by: s)
         return s
     }
 
@@ -47,16 +47,38 @@ public enum CrossLayerScaling {
             s12[i] = sanitized(Double(r1[i]) / m)
             s23[i] = sanitized(m / Double(c3[i]))
         }
-        var a = l1, b = dw, c = l3
-        a.divideOutputs(by: s12)
-        b.scaleOutputChannels(by: (0..<s12.count).map { s12[$0] / s23[$0] })
-        if let bias = b.bias { b.bias = (0..<bias.count).map { bias[$0] / s23[$0] } }
-        c.scaleInputChannels(by: s23)
-        for layer in [a, b, c] { try layer.requireFinite(after: "cross-layer scaling") }
-        l1 = a
-        dw = b
-        l3 = c
+        let ratio = (0..<s12.count).map { s12[$0] / s23[$0] }
+        try requireFiniteRanges(l1, r1, dividedBy: s12)
+        try requireFiniteRanges(dw, rdw, times: ratio)
+        try requireFiniteRanges(l3, c3, times: s23)
+        let b1 = try l1.bias.map { try scaledBias($0, l1, dividedBy: s12) }
+        let bdw = try dw.bias.map { try scaledBias($0, dw, dividedBy: s23) }
+        l1.scaleOutputChannels(by: s12, dividing: true)
+        l1.bias = b1
+        dw.scaleOutputChannels(by: ratio)
+        dw.bias = bdw
+        l3.scaleInputChannels(by: s23)
         return (s12, s23)
+    }
+
+    /// Every scaled element stays within its channel's range times its factor:
+    /// checking those bounds proves the result finite without another pass.
+    static func requireFiniteRanges(_ layer: WeightLayer, _ ranges: [Float], times factors: [Float]) throws {
+        for i in ranges.indices where !(Double(ranges[i]) * Double(factors[i]) <= Double(Float.greatestFiniteMagnitude)) {
+            throw AimetError.numeric("\(layer.label): cross-layer scaling would overflow channel \(i) (range \(ranges[i]) × \(factors[i]))")
+        }
+    }
+
+    static func requireFiniteRanges(_ layer: WeightLayer, _ ranges: [Float], dividedBy factors: [Float]) throws {
+        try requireFiniteRanges(layer, ranges, times: factors.map { 1 / $0 })
+    }
+
+    static func scaledBias(_ bias: [Float], _ layer: WeightLayer, dividedBy s: [Float]) throws -> [Float] {
+        let scaled = (0..<bias.count).map { bias[$0] / s[$0] }
+        if let i = scaled.firstNonFinite {
+            throw AimetError.numeric("\(layer.label): cross-layer scaling would make bias \(i) non-finite (\(bias[i]) / \(s[i]))")
+        }
+        return scaled
     }
 
     /// Scales a set of 2 (pair) or 3 (triplet) layers in place; returns one
@@ -94,13 +116,5 @@ public enum CrossLayerScaling {
         guard first.outChannels == second.inChannels else {
             throw AimetError.shape("\(first.label) has \(first.outChannels) output channels but \(second.label) has \(second.inChannels) input channels; they cannot form a CLS pair")
         }
-    }
-}
-
-extension WeightLayer {
-    /// `W[o] /= s[o]`, `b[o] /= s[o]`.
-    mutating func divideOutputs(by s: [Float]) {
-        scaleOutputChannels(by: s, dividing: true)
-        if let bias { self.bias = (0..<bias.count).map { bias[$0] / s[$0] } }
     }
 }

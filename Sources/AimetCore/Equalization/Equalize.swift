@@ -51,33 +51,37 @@ public enum Equalize {
             }
             m.graph.removePassThroughNodes(region: region())
             if options.foldBatchNorms {
-                report.folded = try BatchNormFold.foldAll(&m.graph, region: region(), checked: false)
+                report.folded = try BatchNormFold.foldAllInPlace(&m.graph, region: region(), checked: false)
             }
             if options.replaceRelu6 {
                 report.relu6Replaced = ReluSixReplacement.apply(&m.graph, region: region())
             }
             if options.scale {
-                report.clsSets = try scaleAll(&m.graph, region: region(), checked: false)
+                report.clsSets = try scaleAllInPlace(&m.graph, region: region(), checked: false)
             }
             if options.highBiasFold {
                 let bns = Dictionary(report.folded.filter { $0.position == .afterLayer }.map { ($0.layer, $0.params) },
                                      uniquingKeysWith: { first, _ in first })
-                report.highBiasFolded = try highBiasFold(&m.graph, report.clsSets, bns, checked: false)
+                report.highBiasFolded = try highBiasFoldInPlace(&m.graph, report.clsSets, bns, checked: false)
             }
             return report
         }
     }
 
     /// CLS on every set found by `LayerGroupSearch`, in model order.
-    public static func scaleAll(_ graph: inout Graph, region: Set<Int>? = nil,
-                                checked: Bool = true) throws -> [EqualizeReport.ClsSet] {
+    /// Atomic: on error the graph is unchanged.
+    public static func scaleAll(_ graph: inout Graph, region: Set<Int>? = nil) throws -> [EqualizeReport.ClsSet] {
+        try graph.transact { try scaleAllInPlace(&$0, region: region, checked: true) }
+    }
+
+    static func scaleAllInPlace(_ graph: inout Graph, region: Set<Int>?, checked: Bool) throws -> [EqualizeReport.ClsSet] {
         if checked { try graph.requireFiniteLayerParams() }
         let uses = graph.paramUseCounts
         var records: [EqualizeReport.ClsSet] = []
         for group in LayerGroupSearch.groups(in: graph, region: region) {
             for set in LayerGroupSearch.clsSets(group, in: graph) {
                 var refs = set.layers.map { graph.layerRef($0, useCounts: uses)! }
-                var layers = try refs.map { try graph.weightLayer($0, checked: false) }
+                var layers = try refs.map { try graph.takeLayer($0, checked: false) }
                 let scales = try CrossLayerScaling.scaleSet(&layers)
                 for k in layers.indices { try graph.store(layers[k], &refs[k]) }
                 records.append(.init(layers: set.layers.map { graph.nodes[$0].name }, scales: scales,
@@ -89,8 +93,14 @@ public enum Equalize {
 
     /// High-bias fold over the CLS results with the BN folded into each first
     /// layer; returns how many pairs were folded.
+    /// Atomic: on error the graph is unchanged.
     public static func highBiasFold(_ graph: inout Graph, _ sets: [EqualizeReport.ClsSet],
-                                    _ bns: [String: BatchNormParams], checked: Bool = true) throws -> Int {
+                                    _ bns: [String: BatchNormParams]) throws -> Int {
+        try graph.transact { try highBiasFoldInPlace(&$0, sets, bns, checked: true) }
+    }
+
+    static func highBiasFoldInPlace(_ graph: inout Graph, _ sets: [EqualizeReport.ClsSet],
+                                    _ bns: [String: BatchNormParams], checked: Bool) throws -> Int {
         if checked { try graph.requireFiniteLayerParams() }
         let uses = graph.paramUseCounts
         var count = 0
@@ -99,13 +109,13 @@ public enum Equalize {
                 guard let bn = bns[set.layers[k]],
                       let i = graph.nodeIndex(named: set.layers[k]), let j = graph.nodeIndex(named: set.layers[k + 1]),
                       var first = graph.layerRef(i, useCounts: uses), var second = graph.layerRef(j, useCounts: uses) else { continue }
-                var l1 = try graph.weightLayer(first, checked: false), l2 = try graph.weightLayer(second, checked: false)
+                var l1 = try graph.takeLayer(first, checked: false), l2 = try graph.takeLayer(second, checked: false)
                 if try HighBiasFold.foldPair(&l1, &l2, bnGamma: bn.gamma, bnBeta: bn.beta, scale: set.scales[k],
                                              reluBetween: set.reluBetween[k]) {
-                    try graph.store(l1, &first)
-                    try graph.store(l2, &second)
                     count += 1
                 }
+                try graph.store(l1, &first)
+                try graph.store(l2, &second)
             }
         }
         return count

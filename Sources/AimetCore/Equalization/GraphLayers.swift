@@ -71,6 +71,17 @@ extension Graph {
                                checked: checked)
     }
 
+    /// Moves a layer's parameters out of the graph (until `store` puts them
+    /// back), so that rewriting them does not copy them again: after the first
+    /// copy a transform makes (the caller's model keeps the original), the
+    /// arrays are uniquely owned and change in place.
+    mutating func takeLayer(_ ref: LayerRef, checked: Bool = true) throws -> WeightLayer {
+        let layer = try weightLayer(ref, checked: checked)
+        params[ref.weightName] = nil
+        if let bias = ref.biasName { params[bias] = nil }
+        return layer
+    }
+
     /// Throws for the first parameter of a layer or BatchNormalization node
     /// holding NaN or infinity (other ops' constants may legitimately be inf).
     func requireFiniteLayerParams() throws {
@@ -124,6 +135,19 @@ extension Graph {
 
     /// The single node reading `value` (nil when none, several, or the value
     /// is a graph output).
+    /// As above, by a scan (no dictionary to build), for a graph being edited.
+    func soleConsumer(of value: String) -> Int? {
+        guard !outputs.contains(where: { $0.name == value }) else { return nil }
+        var found: Int?
+        for (i, node) in nodes.enumerated() {
+            for input in node.inputs where input == value {
+                guard found == nil else { return nil }
+                found = i
+            }
+        }
+        return found
+    }
+
     func soleConsumer(of value: String, _ consumers: [String: [Int]]) -> Int? {
         guard !outputNames.contains(value), let readers = consumers[value], readers.count == 1 else { return nil }
         return readers[0]

@@ -35,13 +35,13 @@ public enum HighBiasFold {
             return reluBetween ? Swift.max(0, betaScaled - 3 * abs(gammaScaled)) : betaScaled
         }
         let moved = l2.kernelSumProduct(c)
-        var a = l1, b = l2
-        a.bias = (0..<channels).map { b1[$0] - c[$0] }
-        b.bias = (0..<b2.count).map { b2[$0] + moved[$0] }
-        try a.requireFinite(after: "high-bias fold")
-        try b.requireFinite(after: "high-bias fold")
-        l1 = a
-        l2 = b
+        let new1 = (0..<channels).map { b1[$0] - c[$0] }
+        let new2 = (0..<b2.count).map { b2[$0] + moved[$0] }
+        if let i = new1.firstNonFinite ?? new2.firstNonFinite {
+            throw AimetError.numeric("high-bias fold of \(l1.label) into \(l2.label) would make a bias non-finite (index \(i))")
+        }
+        l1.bias = new1
+        l2.bias = new2
         return true
     }
 }

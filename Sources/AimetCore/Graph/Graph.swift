@@ -116,6 +116,14 @@ public struct Graph: Equatable, Sendable {
 
     // MARK: - Edits
 
+    /// Runs `body` on a copy and keeps the result only if it succeeds.
+    public mutating func transact<R>(_ body: (inout Graph) throws -> R) rethrows -> R {
+        var copy = self
+        let result = try body(&copy)
+        self = copy
+        return result
+    }
+
     /// Removes node `index`, whose single data input and single output carry
     /// the same values (BN after folding, Identity). Value names downstream are
     /// kept where possible: when nothing else reads the node's input, its

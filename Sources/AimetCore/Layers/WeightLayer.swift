@@ -141,25 +141,60 @@ public struct WeightLayer: Sendable, Equatable {
     /// `(W.sum(k) @ v)[o]`: the response of every output channel to a constant
     /// per-input-channel signal `v` (how a shift before the layer moves its bias).
     func kernelSumProduct(_ v: [Float]) -> [Float] {
-        var acc = [Double](repeating: 0, count: outChannels)
+        var acc = [Float](repeating: 0, count: outChannels)
         let layout = self.layout, transposed = kind.isTransposed
         weight.data.withUnsafeBufferPointer { w in
             v.withUnsafeBufferPointer { v in
                 acc.withUnsafeMutableBufferPointer { acc in
-                    for i in 0..<layout.a {
-                        let base = layout.groupBase(i)
-                        for j in 0..<layout.b {
-                            let start = (i * layout.b + j) * layout.k
-                            var sum: Double = 0
-                            for t in start..<(start + layout.k) { sum += Double(w[t]) }
-                            if transposed { acc[base + j] += sum * Double(v[i]) } else { acc[i] += sum * Double(v[base + j]) }
+                    var kernelSums = [Float](repeating: 0, count: layout.b)
+                    kernelSums.withUnsafeMutableBufferPointer { sums in
+                        for i in 0..<layout.a {
+                            let base = layout.groupBase(i)
+                            layout.kernelSums(w, row: i, into: sums)
+                            if transposed {
+                                let vi = v[i]
+                                for j in 0..<layout.b { acc[base + j] += sums[j] * vi }
+                            } else {
+                                acc[i] += dot(UnsafeBufferPointer(sums), UnsafeBufferPointer(rebasing: v[base..<(base + layout.b)]))
+                            }
                         }
                     }
                 }
             }
         }
-        return acc.map { Float($0) }
+        return acc
     }
+}
+
+/// max |x| of finite floats, as the unsigned max of their bits without the
+/// sign: for non-negative IEEE floats the integer order is the float order,
+/// and the integer loop vectorizes.
+@inline(__always)
+func maxMagnitude(_ x: UnsafeBufferPointer<Float>) -> Float {
+    x.withMemoryRebound(to: UInt32.self) { bits in
+        var top: UInt32 = 0
+        for word in bits { top = Swift.max(top, word & 0x7FFF_FFFF) }
+        return Float(bitPattern: top)
+    }
+}
+
+/// Σ a[j] * b[j] over 8 lanes (float32; the lanes keep rounding error low).
+@inline(__always)
+func dot(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
+    var lanes = SIMD8<Float>()
+    var j = 0
+    let n = a.count
+    while j + 8 <= n {
+        lanes += UnsafeRawPointer(a.baseAddress! + j).loadUnaligned(as: SIMD8<Float>.self)
+            * UnsafeRawPointer(b.baseAddress! + j).loadUnaligned(as: SIMD8<Float>.self)
+        j += 8
+    }
+    var total = lanes.sum()
+    while j < n {
+        total += a[j] * b[j]
+        j += 1
+    }
+    return total
 }
 
 /// A weight viewed as `[a, b, k]` with `groups` groups along axis 0: row `i`
@@ -170,27 +205,50 @@ struct KernelLayout {
 
     @inline(__always) func groupBase(_ i: Int) -> Int { (i / (a / groups)) * b }
 
+    /// The sum of each kernel of row `i`: `sums[j] = Σ_t w[i, j, t]`.
+    @inline(__always)
+    func kernelSums(_ w: UnsafeBufferPointer<Float>, row i: Int, into sums: UnsafeMutableBufferPointer<Float>) {
+        let start = i * b * k
+        if k == 1 {
+            for j in 0..<b { sums[j] = w[start + j] }
+            return
+        }
+        for j in 0..<b {
+            var s: Float = 0
+            for t in (start + j * k)..<(start + (j + 1) * k) { s += w[t] }
+            sums[j] = s
+        }
+    }
+
     /// Max |w| of each axis-0 row (contiguous).
     func axis0Ranges(_ w: UnsafeBufferPointer<Float>) -> [Float] {
         let row = b * k
-        return (0..<a).map { i in
-            var m: Float = 0
-            for t in (i * row)..<((i + 1) * row) { m = Swift.max(m, abs(w[t])) }
-            return m
-        }
+        return (0..<a).map { i in maxMagnitude(UnsafeBufferPointer(rebasing: w[(i * row)..<((i + 1) * row)])) }
     }
 
     /// Max |w| of each axis-1 channel, across rows and kernels.
     func axis1Ranges(_ w: UnsafeBufferPointer<Float>) -> [Float] {
         var r = [Float](repeating: 0, count: b * groups)
+        if k == 1 {
+            // 1x1 kernels / linear: an element-wise max of rows, on the bits as above.
+            r.withUnsafeMutableBufferPointer { r in
+                r.withMemoryRebound(to: UInt32.self) { top in
+                    w.withMemoryRebound(to: UInt32.self) { bits in
+                        for i in 0..<a {
+                            let base = groupBase(i), row = i * b
+                            for j in 0..<b { top[base + j] = Swift.max(top[base + j], bits[row + j] & 0x7FFF_FFFF) }
+                        }
+                    }
+                }
+            }
+            return r
+        }
         r.withUnsafeMutableBufferPointer { r in
             for i in 0..<a {
                 let base = groupBase(i)
                 for j in 0..<b {
                     let start = (i * b + j) * k
-                    var m = r[base + j]
-                    for t in start..<(start + k) { m = Swift.max(m, abs(w[t])) }
-                    r[base + j] = m
+                    r[base + j] = Swift.max(r[base + j], maxMagnitude(UnsafeBufferPointer(rebasing: w[start..<(start + k)])))
                 }
             }
         }
@@ -210,6 +268,13 @@ struct KernelLayout {
     }
 
     func scaleAxis1(_ w: UnsafeMutableBufferPointer<Float>, _ f: UnsafeBufferPointer<Float>, _ dividing: Bool) {
+        if k == 1 && !dividing {
+            for i in 0..<a {
+                let base = groupBase(i), row = i * b
+                for j in 0..<b { w[row + j] *= f[base + j] }
+            }
+            return
+        }
         for i in 0..<a {
             let base = groupBase(i)
             for j in 0..<b {
