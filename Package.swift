@@ -18,9 +18,12 @@ let package = Package(
     ],
     targets: [
         // MARK: - Core (pure Swift, no C-ABI concerns)
+        // OpenBLAS's CBLAS (GEMM for the executor).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
         .target(
             name: "AimetCore",
-            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf"), "CBLAS"],
             exclude: ["ONNX/onnx.proto"]
         ),
 
@@ -37,6 +40,6 @@ let package = Package(
         ),
 
         // MARK: - Tests
-        .testTarget(name: "AimetCoreTests", dependencies: ["AimetCore"]),
+        .testTarget(name: "AimetCoreTests", dependencies: ["AimetCore"], exclude: ["Fixtures"]),
     ]
 )

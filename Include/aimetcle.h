@@ -235,6 +235,93 @@ aimet_status_t aimet_model_report_scales(aimet_model_t *model, int32_t set, int3
 aimet_status_t aimet_model_report_json(aimet_model_t *model, char *buffer, int64_t capacity, int64_t *length);
 aimet_status_t aimet_model_describe_json(aimet_model_t *model, char *buffer, int64_t capacity, int64_t *length);
 
+/* --------------------------------------------------------------- running
+ *
+ * Inference on the CPU (float32, NCHW, any batch size). Inputs are described
+ * by aimet_tensor_t over caller buffers (borrowed for the call). A run returns
+ * an aimet_results_t: the graph outputs, then the values named in `capture`
+ * (any node output, for looking inside the model).
+ */
+typedef struct aimet_tensor {
+    const char *name;            /* graph input name */
+    const float *data;           /* C-contiguous float32 */
+    const int64_t *shape;
+    int32_t ndim;
+} aimet_tensor_t;
+
+typedef struct aimet_results aimet_results_t;
+
+/* Runs the model. *out: caller owns; free with aimet_results_free. */
+aimet_status_t aimet_model_run(aimet_model_t *model, const aimet_tensor_t *inputs, int32_t num_inputs,
+                               const char *const *capture, int32_t num_capture, aimet_results_t **out);
+
+/* Number of result tensors (outputs, then captured values). */
+aimet_status_t aimet_results_count(const aimet_results_t *results, int32_t *count);
+
+/* Result `index`: name, data, shape and rank; borrowed, valid until
+ * aimet_results_free. Any out-pointer may be NULL. */
+aimet_status_t aimet_results_get(const aimet_results_t *results, int32_t index, const char **name,
+                                 const float **data, const int64_t **shape, int32_t *ndim);
+
+/* Releases results; NULL is accepted. */
+void aimet_results_free(aimet_results_t *results);
+
+/* ------------------------------------------------------ quantization sim
+ *
+ * AIMET's QuantizationSimModel: a copy of a model whose weights and op
+ * outputs pass through fake quantizers (quantize + dequantize), placed as an
+ * AIMET quantsim config says (default: AIMET's classic default_config.json —
+ * symmetric per-tensor weights, asymmetric activations, biases not quantized,
+ * Conv/Gemm + Relu/Clip and Add + Relu quantized once after the activation).
+ * Flow: create; begin_calibration; run on calibration data (observes);
+ * end_calibration (computes the activation encodings); run (simulates).
+ */
+typedef struct aimet_quantsim aimet_quantsim_t;
+
+typedef enum aimet_quant_scheme {
+    AIMET_QUANT_SCHEME_TF = 1,              /* min-max */
+    AIMET_QUANT_SCHEME_TF_ENHANCED = 2      /* SQNR search over a histogram */
+} aimet_quant_scheme_t;
+
+typedef struct aimet_quantsim_options {
+    int32_t quant_scheme;                   /* aimet_quant_scheme_t */
+    int32_t param_bitwidth;                 /* 2..16 */
+    int32_t activation_bitwidth;            /* 4..16 */
+    int32_t per_channel;                    /* -1: as the config says; 0: per-tensor; 1: per-channel weights */
+    const char *config_json;                /* AIMET quantsim config (JSON text, copied); NULL: the default */
+} aimet_quantsim_options_t;
+
+/* A simulation of `model` as it is now (copied). *out: caller owns; free with
+ * aimet_quantsim_free. Weight encodings are computed here. */
+aimet_status_t aimet_quantsim_create(aimet_model_t *model, const aimet_quantsim_options_t *options,
+                                     aimet_quantsim_t **out);
+
+/* Releases a simulation; NULL is accepted. */
+void aimet_quantsim_free(aimet_quantsim_t *sim);
+
+/* Starts observing activations (runs then pass values through unquantized). */
+aimet_status_t aimet_quantsim_begin_calibration(aimet_quantsim_t *sim);
+
+/* Computes every activation encoding from what the runs observed. */
+aimet_status_t aimet_quantsim_end_calibration(aimet_quantsim_t *sim);
+
+/* Runs the simulated model (fails before the first end_calibration). */
+aimet_status_t aimet_quantsim_run(aimet_quantsim_t *sim, const aimet_tensor_t *inputs, int32_t num_inputs,
+                                  const char *const *capture, int32_t num_capture, aimet_results_t **out);
+
+/* Reads an AIMET encodings JSON file and uses its param_encodings (by
+ * parameter name); with `freeze` they are kept by later calibrations
+ * (set_and_freeze_param_encodings). A file naming parameters this model does
+ * not have is refused. */
+aimet_status_t aimet_quantsim_load_param_encodings(aimet_quantsim_t *sim, const char *path, int32_t freeze);
+
+/* Writes the encodings (param_encodings, activation_encodings, version) as
+ * AIMET's JSON, atomically. */
+aimet_status_t aimet_quantsim_save_encodings(aimet_quantsim_t *sim, const char *path);
+
+/* The same JSON, query-size-then-fill (see aimet_model_report_json). */
+aimet_status_t aimet_quantsim_encodings_json(aimet_quantsim_t *sim, char *buffer, int64_t capacity, int64_t *length);
+
 #ifdef __cplusplus
 }
 #endif

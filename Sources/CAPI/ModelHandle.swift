@@ -2,45 +2,66 @@ import AimetCore
 import CAimetABI
 import Glibc
 
-/// What an `aimet_model_t *` points to: a model, the last transform's report,
-/// and a guard against use from two threads at once.
-final class ModelHandle {
-    var model: Model
-    var report = EqualizeReport()
+/// The object behind an opaque C handle: retained while the caller holds the
+/// pointer, and guarded against use from two threads at once.
+class Handle {
     private var busy = pthread_mutex_t()
+    /// What the handle is, for messages ("model", "quantsim").
+    class var kind: String { "handle" }
 
-    init(_ model: Model) {
-        self.model = model
-        pthread_mutex_init(&busy, nil)
-    }
+    init() { pthread_mutex_init(&busy, nil) }
 
     deinit { pthread_mutex_destroy(&busy) }
 
     /// Runs `body` with exclusive access, or fails if another thread holds it.
-    func exclusive<R>(_ body: (ModelHandle) throws -> R) throws -> R {
+    func exclusive<R>(_ body: () throws -> R) throws -> R {
         guard pthread_mutex_trylock(&busy) == 0 else {
-            throw AimetError(.invalidArgument, "the model is in use by another thread; a model handle serves one thread at a time")
+            throw AimetError(.invalidArgument, "the \(Self.kind) is in use by another thread; a handle serves one thread at a time")
         }
         defer { pthread_mutex_unlock(&busy) }
-        return try body(self)
+        return try body()
     }
 
     var opaque: OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
 
-    static func from(_ pointer: OpaquePointer?) throws -> ModelHandle {
-        guard let pointer else { throw nullError("model") }
-        return Unmanaged<ModelHandle>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+    static func from(_ pointer: OpaquePointer?) throws -> Self {
+        guard let pointer else { throw nullError(kind) }
+        return Unmanaged<Self>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
     }
 
     static func release(_ pointer: OpaquePointer?) {
         guard let pointer else { return }
-        Unmanaged<ModelHandle>.fromOpaque(UnsafeRawPointer(pointer)).release()
+        Unmanaged<Handle>.fromOpaque(UnsafeRawPointer(pointer)).release()
+    }
+}
+
+/// What an `aimet_model_t *` points to: a model, the last transform's report,
+/// and the compiled executor.
+final class ModelHandle: Handle {
+    override class var kind: String { "model" }
+    /// Any change to the model drops the compiled executor.
+    var model: Model { didSet { compiled = nil } }
+    var report = EqualizeReport()
+    private var compiled: Executor?
+
+    init(_ model: Model) {
+        self.model = model
+        super.init()
+    }
+
+    /// The executor for the current model, compiled on first use.
+    func executor() throws -> Executor {
+        if let compiled { return compiled }
+        let executor = try Executor(graph: model.graph, opset: model.onnxOpset ?? 17)
+        compiled = executor
+        return executor
     }
 }
 
 /// Runs `body` on the handle's model, exclusively.
 func withModel<R>(_ pointer: OpaquePointer?, _ body: (ModelHandle) throws -> R) throws -> R {
-    try ModelHandle.from(pointer).exclusive(body)
+    let handle = try ModelHandle.from(pointer)
+    return try handle.exclusive { try body(handle) }
 }
 
 func requiredString(_ p: UnsafePointer<CChar>?, _ what: String) throws -> String {

@@ -5,14 +5,15 @@ AIMET's PyTorch API over NumPy arrays: use ``aimetcle`` where AIMET's
 examples say ``aimet_torch`` and ``aimetcle.nn`` where they say ``torch.nn``.
 """
 
-from . import batch_norm_fold, cross_layer_equalization, models, nn, onnx, tracing, utils
+from . import batch_norm_fold, cross_layer_equalization, defs, models, nn, onnx, quantsim, tracing, utils
+from .runtime import run
 from .errors import AimetError
 from .nn import device
 
 __version__ = "0.1.0"
 
-__all__ = ["AimetError", "batch_norm_fold", "cross_layer_equalization", "device", "models", "nn", "onnx", "tracing",
-           "utils", "abi_version"]
+__all__ = ["AimetError", "batch_norm_fold", "cross_layer_equalization", "defs", "device", "models", "nn", "onnx",
+           "quantsim", "run", "tracing", "utils", "abi_version"]
 
 
 def abi_version():

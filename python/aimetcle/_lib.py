@@ -45,6 +45,10 @@ AIMET_LAYER_LINEAR = 5
 AIMET_BN_AFTER_LAYER = 0
 AIMET_BN_BEFORE_LAYER = 1
 
+# aimet_quant_scheme_t
+AIMET_QUANT_SCHEME_TF = 1
+AIMET_QUANT_SCHEME_TF_ENHANCED = 2
+
 # aimet_equalize_flags_t
 AIMET_EQUALIZE_DEFAULT = 0
 AIMET_EQUALIZE_KEEP_RELU6 = 1
@@ -78,6 +82,27 @@ class aimet_batchnorm_t(ctypes.Structure):
         ("num_features", c_int64),
         ("eps", c_float),
         ("name", c_char_p),
+    ]
+
+
+class aimet_tensor_t(ctypes.Structure):
+    """typedef struct aimet_tensor { ... } aimet_tensor_t;"""
+    _fields_ = [
+        ("name", c_char_p),
+        ("data", POINTER(c_float)),
+        ("shape", POINTER(c_int64)),
+        ("ndim", c_int32),
+    ]
+
+
+class aimet_quantsim_options_t(ctypes.Structure):
+    """typedef struct aimet_quantsim_options { ... } aimet_quantsim_options_t;"""
+    _fields_ = [
+        ("quant_scheme", c_int32),
+        ("param_bitwidth", c_int32),
+        ("activation_bitwidth", c_int32),
+        ("per_channel", c_int32),
+        ("config_json", c_char_p),
     ]
 
 
@@ -161,6 +186,42 @@ _DECLARATIONS = {
     "aimet_model_report_json": (c_int32, [c_void_p, c_char_p, c_int64, POINTER(c_int64)], True),
     # aimet_status_t aimet_model_describe_json(aimet_model_t *model, char *buffer, int64_t capacity, int64_t *length);
     "aimet_model_describe_json": (c_int32, [c_void_p, c_char_p, c_int64, POINTER(c_int64)], True),
+
+    # --- running ---
+    # aimet_status_t aimet_model_run(aimet_model_t *model, const aimet_tensor_t *inputs, int32_t num_inputs,
+    #     const char *const *capture, int32_t num_capture, aimet_results_t **out);
+    "aimet_model_run": (c_int32, [c_void_p, POINTER(aimet_tensor_t), c_int32, POINTER(c_char_p), c_int32,
+                                  POINTER(c_void_p)], True),
+    # aimet_status_t aimet_results_count(const aimet_results_t *results, int32_t *count);
+    "aimet_results_count": (c_int32, [c_void_p, POINTER(c_int32)], True),
+    # aimet_status_t aimet_results_get(const aimet_results_t *results, int32_t index, const char **name,
+    #     const float **data, const int64_t **shape, int32_t *ndim);
+    "aimet_results_get": (c_int32, [c_void_p, c_int32, POINTER(c_char_p), POINTER(POINTER(c_float)),
+                                    POINTER(POINTER(c_int64)), POINTER(c_int32)], True),
+    # void aimet_results_free(aimet_results_t *results);
+    "aimet_results_free": (None, [c_void_p], False),
+
+    # --- quantization simulation ---
+    # aimet_status_t aimet_quantsim_create(aimet_model_t *model, const aimet_quantsim_options_t *options,
+    #     aimet_quantsim_t **out);
+    "aimet_quantsim_create": (c_int32, [c_void_p, POINTER(aimet_quantsim_options_t), POINTER(c_void_p)], True),
+    # void aimet_quantsim_free(aimet_quantsim_t *sim);
+    "aimet_quantsim_free": (None, [c_void_p], False),
+    # aimet_status_t aimet_quantsim_begin_calibration(aimet_quantsim_t *sim);
+    "aimet_quantsim_begin_calibration": (c_int32, [c_void_p], True),
+    # aimet_status_t aimet_quantsim_end_calibration(aimet_quantsim_t *sim);
+    "aimet_quantsim_end_calibration": (c_int32, [c_void_p], True),
+    # aimet_status_t aimet_quantsim_run(aimet_quantsim_t *sim, const aimet_tensor_t *inputs, int32_t num_inputs,
+    #     const char *const *capture, int32_t num_capture, aimet_results_t **out);
+    "aimet_quantsim_run": (c_int32, [c_void_p, POINTER(aimet_tensor_t), c_int32, POINTER(c_char_p), c_int32,
+                                     POINTER(c_void_p)], True),
+    # aimet_status_t aimet_quantsim_load_param_encodings(aimet_quantsim_t *sim, const char *path, int32_t freeze);
+    "aimet_quantsim_load_param_encodings": (c_int32, [c_void_p, c_char_p, c_int32], True),
+    # aimet_status_t aimet_quantsim_save_encodings(aimet_quantsim_t *sim, const char *path);
+    "aimet_quantsim_save_encodings": (c_int32, [c_void_p, c_char_p], True),
+    # aimet_status_t aimet_quantsim_encodings_json(aimet_quantsim_t *sim, char *buffer, int64_t capacity,
+    #     int64_t *length);
+    "aimet_quantsim_encodings_json": (c_int32, [c_void_p, c_char_p, c_int64, POINTER(c_int64)], True),
 }
 
 _lock = threading.Lock()

@@ -145,6 +145,13 @@ class Handle:
             _lib.lib().aimet_model_replace_relu6(self.pointer, array, n)
         return self.report()
 
+    # -- running -------------------------------------------------------------------
+
+    def run(self, inputs, capture=()):
+        """Runs the model on ``inputs`` ({name: array}); returns [(name, array)]:
+        the graph outputs, then the ``capture``d values (copies)."""
+        return run_on(self.pointer, _lib.lib().aimet_model_run, inputs, capture)
+
     # -- reports ------------------------------------------------------------------
 
     def report(self):
@@ -177,3 +184,44 @@ class Handle:
 def _path(path):
     import os
     return os.fsencode(os.fspath(path))
+
+
+def run_on(pointer, fn, inputs, capture=()):
+    """Calls a run function (model or quantsim) and collects its results."""
+    arrays = {name: _input_array(name, value) for name, value in inputs.items()}
+    keep = []
+    tensors = (_lib.aimet_tensor_t * max(1, len(arrays)))()
+    for k, (name, array) in enumerate(arrays.items()):
+        shape = (c_int64 * max(1, array.ndim))(*array.shape)
+        keep.append(shape)
+        tensors[k] = _lib.aimet_tensor_t(name.encode(), array.ctypes.data_as(POINTER(c_float)),
+                                         ctypes.cast(shape, POINTER(c_int64)), array.ndim)
+    names, n_capture = _strings(list(capture))
+    results = c_void_p()
+    fn(pointer, tensors, len(arrays), names, n_capture, ctypes.byref(results))
+    try:
+        lib = _lib.lib()
+        count = c_int32()
+        lib.aimet_results_count(results, ctypes.byref(count))
+        out = []
+        for index in range(count.value):
+            name, data, shape, ndim = c_char_p(), POINTER(c_float)(), POINTER(c_int64)(), c_int32()
+            lib.aimet_results_get(results, index, ctypes.byref(name), ctypes.byref(data), ctypes.byref(shape),
+                                  ctypes.byref(ndim))
+            dims = tuple(shape[k] for k in range(ndim.value))
+            size = int(np.prod(dims)) if dims else 1
+            values = np.ctypeslib.as_array(data, shape=(size,)).copy() if size else np.empty(0, np.float32)
+            out.append((name.value.decode(), values.reshape(dims)))
+        return out
+    finally:
+        _lib.lib().aimet_results_free(results)
+
+
+def _input_array(name, value):
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"input '{name}' must be a NumPy array, got {type(value).__name__}")
+    if value.dtype != np.float32:
+        if value.dtype.kind not in "fiu":
+            raise TypeError(f"input '{name}' has dtype {value.dtype}; the model takes float32")
+        value = value.astype(np.float32)
+    return np.ascontiguousarray(value)

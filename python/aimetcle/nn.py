@@ -207,6 +207,15 @@ class init:
 _skip_init = threading.local()
 
 
+class _RuntimeDispatch:
+    """Whether ``module(ndarray)`` runs on the library's executor (tests turn it
+    off to run a NumPy reference through the same module code)."""
+    enabled = True
+
+
+_runtime = _RuntimeDispatch()
+
+
 @contextlib.contextmanager
 def _uninitialized():
     """Layers built inside get zero weights instead of random ones: for views
@@ -639,6 +648,11 @@ class Module:
             intercept = getattr(type(arg), "__aimetcle_module_call__", None)
             if intercept is not None:
                 return intercept(arg, self, args, kwargs)
+        # NumPy inputs run on the library's executor (the layers here hold weights
+        # but compute nothing themselves); forward hooks do not run there.
+        if _runtime.enabled and args and not kwargs and all(isinstance(a, np.ndarray) for a in args):
+            from .runtime import run
+            return run(self, *args)
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:

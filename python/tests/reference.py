@@ -334,11 +334,14 @@ _MISSING = object()
 def numpy_forward() -> Iterator[None]:
     """Within the block, every nn leaf layer's ``forward`` is the NumPy reference above."""
     saved = {cls: cls.__dict__.get("forward", _MISSING) for cls in FORWARDS}
+    dispatch = nn._runtime.enabled
     try:
+        nn._runtime.enabled = False
         for cls, fn in FORWARDS.items():
             cls.forward = fn
         yield
     finally:
+        nn._runtime.enabled = dispatch
         for cls, old in saved.items():
             if old is _MISSING:
                 del cls.forward

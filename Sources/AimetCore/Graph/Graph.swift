@@ -35,6 +35,17 @@ public struct Node: Equatable, Sendable {
     public func float(_ key: String, default value: Float) -> Float { attributes[key]?.floatValue ?? value }
 }
 
+/// An integer tensor (ONNX int64 / int32 / int16 / int8 / uint8 / bool data,
+/// widened to `Int`): Reshape's target shape, and the like.
+public struct IntTensor: Equatable, Sendable {
+    public var shape: [Int]
+    public var values: [Int]
+    public init(shape: [Int], values: [Int]) {
+        self.shape = shape
+        self.values = values
+    }
+}
+
 /// A graph input or output with its (possibly symbolic: -1) shape.
 public struct ValueInfo: Equatable, Sendable {
     public var name: String
@@ -58,6 +69,11 @@ public struct Graph: Equatable, Sendable {
     /// Values defined outside the nodes that the library does not interpret
     /// (non-float initializers such as Reshape's shape): they exist, unchanged.
     public var constants: Set<String> = []
+    /// The values of integer constants, by value name: integer initializers
+    /// (whose names are also in `constants`) and the outputs of `Constant`
+    /// nodes holding an integer tensor. The executor reads Reshape's target
+    /// shape from here. A name not produced by a node counts as defined.
+    public var intConstants: [String: IntTensor] = [:]
 
     public init() {}
 
@@ -82,6 +98,8 @@ public struct Graph: Equatable, Sendable {
 
     public func nodeIndex(named name: String) -> Int? { nodes.firstIndex { $0.name == name } }
 
+    private func producerIndex(_ value: String) -> Int? { nodes.firstIndex { $0.outputs.contains(value) } }
+
     /// How many node inputs name each parameter (a weight shared by two
     /// layers must not be rewritten for one of them).
     public var paramUseCounts: [String: Int] {
@@ -95,6 +113,10 @@ public struct Graph: Equatable, Sendable {
     /// Checks that every value is defined before use and names are unique.
     public func validate() throws {
         var defined = Set(inputs.map(\.name)).union(params.keys).union(constants)
+        if !intConstants.isEmpty {
+            let produced = Set(nodes.flatMap(\.outputs))
+            defined.formUnion(intConstants.keys.filter { !produced.contains($0) })
+        }
         var names = Set<String>()
         for node in nodes {
             if !node.name.isEmpty && !names.insert(node.name).inserted {
@@ -134,12 +156,13 @@ public struct Graph: Equatable, Sendable {
         let from = node.input, to = node.output
         nodes.remove(at: index)
         let fromIsBoundary = outputs.contains { $0.name == from } || inputs.contains { $0.name == from }
-            || params[from] != nil || constants.contains(from)
+            || params[from] != nil || constants.contains(from) || (intConstants[from] != nil && producerIndex(from) == nil)
         let fromIsRead = nodes.contains { $0.inputs.contains(from) }
         if !fromIsBoundary, !fromIsRead, let producer = nodes.firstIndex(where: { $0.outputs.contains(from) }) {
             for k in nodes[producer].outputs.indices where nodes[producer].outputs[k] == from {
                 nodes[producer].outputs[k] = to
             }
+            if let value = intConstants.removeValue(forKey: from) { intConstants[to] = value }
             return
         }
         for i in nodes.indices {
@@ -183,12 +206,14 @@ public struct Graph: Equatable, Sendable {
         }
         let used = consumers
         params = params.filter { used[$0.key] != nil }
+        let outputs = outputNames
+        intConstants = intConstants.filter { used[$0.key] != nil || outputs.contains($0.key) }
     }
 
     /// A parameter name not yet used in the graph, derived from `base`.
     public func freshName(_ base: String) -> String {
         func taken(_ name: String) -> Bool {
-            params[name] != nil || constants.contains(name) || inputs.contains { $0.name == name }
+            params[name] != nil || constants.contains(name) || intConstants[name] != nil || inputs.contains { $0.name == name }
                 || nodes.contains { $0.outputs.contains(name) || $0.inputs.contains(name) }
         }
         if !taken(base) { return base }

@@ -71,6 +71,15 @@ extension Model {
                 initializers.append(tensor)
             }
         }
+        // Integer constants the source does not hold (a graph built in memory): int64.
+        let produced = Set(graph.nodes.flatMap(\.outputs))
+        for name in graph.intConstants.keys.sorted() where used.contains(name) && !written.contains(name)
+            && !produced.contains(name) && graph.params[name] == nil {
+            var tensor = Onnx_TensorProto()
+            tensor.name = name
+            tensor.setInts(graph.intConstants[name]!)
+            initializers.append(tensor)
+        }
         g.initializer = initializers + extraInitializers
 
         // Inputs: keep the source's entries (with their types) for values still read.
@@ -144,6 +153,15 @@ extension Model {
                 proto.input = [node.input, tensor.name]
             }
             proto.attribute = attributes.sorted { $0.key < $1.key }.compactMap { key, value in attributeProto(key, value) }
+            // A Constant holding an integer tensor keeps it in `intConstants`.
+            if node.op == .constant, node.outputs.count == 1, let values = graph.intConstants[node.output],
+               !proto.attribute.contains(where: { $0.name.hasPrefix("value") || $0.name == "sparse_value" }) {
+                var attribute = Onnx_AttributeProto()
+                attribute.name = "value"
+                attribute.type = .tensor
+                attribute.t.setInts(values)
+                proto.attribute.append(attribute)
+            }
         }
         return proto
     }
@@ -181,6 +199,14 @@ extension Model {
 }
 
 extension Onnx_TensorProto {
+    /// Stores integer values as int64 data, replacing any others.
+    mutating func setInts(_ tensor: IntTensor) {
+        dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
+        dims = tensor.shape.map { Int64($0) }
+        rawData = Data()
+        int64Data = tensor.values.map { Int64($0) }
+    }
+
     /// Stores float32 values as raw little-endian data, replacing any others.
     mutating func setFloats(_ tensor: Tensor) {
         dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)

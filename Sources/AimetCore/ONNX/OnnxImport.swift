@@ -69,6 +69,7 @@ extension Graph {
                 params[tensor.name] = values
             } else {
                 constants.insert(tensor.name)
+                if let values = try tensor.intTensor() { intConstants[tensor.name] = values }
             }
         }
         for sparse in g.sparseInitializer { constants.insert(sparse.values.name) }
@@ -83,6 +84,14 @@ extension Graph {
             names.insert(name)
             var attributes: [String: Attribute] = [:]
             for attribute in proto.attribute { attributes[attribute.name] = try attribute.value() }
+            // An integer tensor held by a Constant node (Reshape's shape): the
+            // attribute stays opaque (the source node keeps it), its values go
+            // to `intConstants` under the node's output.
+            if defaultDomain && proto.opType == "Constant", proto.output.count == 1,
+               let attribute = proto.attribute.first(where: { $0.name == "value" && $0.type == .tensor }),
+               let values = try attribute.t.intTensor() {
+                intConstants[proto.output[0]] = values
+            }
             nodes.append(Node(name: name, op: defaultDomain ? Op(onnxType: proto.opType) : .other(proto.opType),
                               inputs: proto.input, outputs: proto.output, attributes: attributes, source: index))
         }
@@ -123,6 +132,54 @@ extension Onnx_AttributeProto {
 }
 
 extension Onnx_TensorProto {
+    /// The values of an integer (or bool) tensor widened to `Int`, nil for
+    /// other element types. Data in `raw_data` is little-endian.
+    func intTensor() throws -> IntTensor? {
+        typealias T = Onnx_TensorProto.DataType
+        let width: Int
+        switch Int(dataType) {
+        case T.int64.rawValue: width = 8
+        case T.int32.rawValue: width = 4
+        case T.int16.rawValue, T.uint16.rawValue: width = 2
+        case T.int8.rawValue, T.uint8.rawValue, T.bool.rawValue: width = 1
+        default: return nil
+        }
+        if dataLocation == .external {
+            throw AimetError.unsupported("tensor '\(name)' keeps its data in an external file; aimetcle reads self-contained models (re-save it with onnx.save_model(model, path, save_as_external_data=False))")
+        }
+        guard dims.allSatisfy({ $0 >= 0 }) else { throw AimetError.format("tensor '\(name)' has a negative dimension \(dims)") }
+        let shape = dims.map { Int($0) }
+        var count = 1
+        for d in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, product < 1 << 40 else { throw AimetError.format("tensor '\(name)' has an impossible shape \(dims)") }
+            count = product
+        }
+        var values: [Int]
+        if hasRawData {
+            guard rawData.count == count * width else {
+                throw AimetError.format("tensor '\(name)' of shape \(dims) needs \(count * width) bytes of raw data, has \(rawData.count) (truncated?)")
+            }
+            let signed = Int(dataType) != T.uint8.rawValue && Int(dataType) != T.uint16.rawValue && Int(dataType) != T.bool.rawValue
+            values = rawData.withUnsafeBytes { raw in
+                (0..<count).map { i in
+                    var v: UInt64 = 0
+                    for b in 0..<width { v |= UInt64(raw[i * width + b]) << (8 * UInt64(b)) }
+                    if signed && width < 8 && v & (1 << (8 * UInt64(width) - 1)) != 0 { v |= ~0 << (8 * UInt64(width)) }
+                    return Int(Int64(bitPattern: v))
+                }
+            }
+        } else if width == 8 {
+            values = int64Data.map { Int($0) }
+        } else {
+            values = int32Data.map { Int($0) }
+        }
+        guard values.count == count else {
+            throw AimetError.format("tensor '\(name)' of shape \(dims) has \(values.count) integer values, needs \(count)")
+        }
+        return IntTensor(shape: shape, values: values)
+    }
+
     /// The values of a float32 tensor, nil for other element types.
     func floatTensor() throws -> Tensor? {
         guard dataType == Int32(Onnx_TensorProto.DataType.float.rawValue) else { return nil }

@@ -1,0 +1,185 @@
+/// ONNX Conv, 1-D and 2-D (inputs `x [N, C, (H,) W]`, weight `[M, C/group, (kH,) kW]`,
+/// optional bias `[M]`), with an optional fused epilogue:
+///
+///     y[n, o] = act( Σ_{c, ky, kx} W[o, c, ky, kx] · x[n, g·C/group + c, window] + b[o]  (+ residual[n, o]) )
+///
+/// where `g = o / (M/group)`. A batch norm right after the conv is folded into
+/// `W` and `b` at compile time (`W'[o] = W[o]·s[o]`, `b' = (b − μ)·s + β`,
+/// `s = γ/√(σ² + ε)`).
+///
+/// - Depthwise (`group == C`, one input channel per group) runs the direct
+///   `DepthwiseConv` kernel per plane.
+/// - Everything else: per image and group, im2col into a per-worker buffer
+///   (1×1 / stride 1 / no padding reads the input directly) and one `sgemm`
+///   `Y_g[M/group, OH·OW] = W_g[M/group, C/group·kH·kW] × cols`, then the
+///   epilogue row by row while it is in cache. When an output plane is small
+///   (< 256 pixels) several images share one GEMM: their columns sit side by
+///   side, and the result is scattered back per image.
+final class ConvKernel: Kernel {
+    let nodeName: String
+    let window: WindowAttributes
+    let weights: [Float]
+    let bias: [Float]
+    let outChannels: Int
+    let inPerGroup: Int
+    let groups: Int
+    let activation: Activation
+    /// Operand 1 is added before the activation (a residual Add fused in).
+    let residual: Bool
+
+    /// Depthwise: one input channel per group.
+    var isDepthwise: Bool { inPerGroup == 1 && groups > 1 }
+
+    init(node: Node, weight: Tensor, bias: Tensor?, batchNorm: BatchNormKernel? = nil,
+         activation: Activation = .none, residual: Bool = false) throws {
+        let what = "node '\(node.name)' (Conv)"
+        guard weight.rank == 3 || weight.rank == 4 else {
+            throw AimetError.unsupported("\(what): weight of rank \(weight.rank); the executor runs 1-D and 2-D convs (weight rank 3 or 4)")
+        }
+        let groups = node.int("group", default: 1)
+        let m = weight.shape[0]
+        guard groups >= 1, m % groups == 0, m > 0 else {
+            throw AimetError.invalid("\(what): \(m) output channels do not split into group = \(groups)")
+        }
+        if let bias, bias.count != m {
+            throw AimetError.shape("\(what): bias has \(bias.count) values for \(m) output channels")
+        }
+        window = try WindowAttributes(node: node, kernel: Array(weight.shape.dropFirst(2)), rank: weight.rank - 2)
+        nodeName = node.name
+        outChannels = m
+        inPerGroup = weight.shape[1]
+        self.groups = groups
+        self.activation = activation
+        self.residual = residual
+        var w = weight.data
+        var b = bias?.data ?? [Float](repeating: 0, count: m)
+        if let bn = batchNorm {
+            guard bn.scale.count == m else {
+                throw AimetError.shape("\(what): the batch norm after it has \(bn.scale.count) channels, the conv \(m)")
+            }
+            let k = w.count / m
+            for o in 0..<m {
+                for j in 0..<k { w[o * k + j] *= bn.scale[o] }
+                b[o] = b[o] * bn.scale[o] + bn.shift[o]
+            }
+        }
+        weights = w
+        self.bias = b
+    }
+
+    func outputShape(_ shapes: [[Int]]) throws -> [Int] {
+        let x = shapes[0]
+        guard x.count == window.rank + 2 else {
+            throw AimetError.shape("input of shape \(x) has rank \(x.count), expected \(window.rank + 2) ([N, C, \(window.rank == 1 ? "L" : "H, W")])")
+        }
+        guard x[1] == inPerGroup * groups else {
+            throw AimetError.shape("input has \(x[1]) channels, the weight expects \(inPerGroup * groups) (shape \(x))")
+        }
+        let g = try window.geometry(input: Array(x.dropFirst(2)))
+        let k = inPerGroup * g.kernelCount
+        guard k < BLAS.maxDimension, g.outCount < BLAS.maxDimension else { throw AimetError.shape("input \(x) is too large") }
+        let out = window.rank == 1 ? [x[0], outChannels, g.outW] : [x[0], outChannels, g.outH, g.outW]
+        if residual, !Shapes.broadcasts(shapes[1], to: out) {
+            throw AimetError.shape("the added value's shape \(shapes[1]) does not broadcast to the conv output \(out)")
+        }
+        return out
+    }
+
+    func run(_ args: KernelArgs) throws {
+        let xShape = args.shapes[0]
+        let g = try window.geometry(input: Array(xShape.dropFirst(2)))
+        let n = xShape[0]
+        // A residual of the output's own shape goes into the epilogue; another broadcast is added afterwards.
+        let fusedResidual: UnsafePointer<Float>? = residual && args.shapes[1] == args.outputShape ? args.inputs[1] : nil
+        let lateResidual = residual && fusedResidual == nil
+        let act = lateResidual ? Activation.none : activation
+        if isDepthwise {
+            runDepthwise(args.inputs[0], g, n, args.output, act, fusedResidual, args.workers)
+        } else {
+            runGEMM(args.inputs[0], g, n, args.output, act, fusedResidual, args.workers, args.workspaces)
+        }
+        if lateResidual {
+            let count = args.outputShape.reduce(1, *)
+            BinaryKernel.compute(.add, args.output, args.outputShape, args.inputs[1], args.shapes[1],
+                                 into: args.output, args.outputShape, workers: args.workers)
+            activation.apply(args.output, count)
+        }
+    }
+
+    private func runDepthwise(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ n: Int, _ y: UnsafeMutablePointer<Float>,
+                              _ act: Activation, _ residual: UnsafePointer<Float>?, _ workers: Int) {
+        let c = groups, multiplier = outChannels / groups
+        let inPlane = g.inCount, outPlane = g.outCount, kk = g.kernelCount
+        weights.withUnsafeBufferPointer { w in
+            Parallel.forEach(n * outChannels, workers: workers) { planes, _ in
+                for p in planes {
+                    let image = p / outChannels, o = p % outChannels
+                    DepthwiseConv.plane(x + (image * c + o / multiplier) * inPlane, w.baseAddress! + o * kk, g,
+                                        y + p * outPlane, bias: bias[o], activation: act,
+                                        residual: residual.map { $0 + p * outPlane })
+                }
+            }
+        }
+    }
+
+    private func runGEMM(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ n: Int, _ y: UnsafeMutablePointer<Float>,
+                         _ act: Activation, _ residual: UnsafePointer<Float>?, _ workers: Int, _ workspaces: [Workspace]) {
+        let m = outChannels, mg = m / groups, c = inPerGroup * groups
+        let k = inPerGroup * g.kernelCount
+        let ohw = g.outCount, hw = g.inCount
+        let pointwise = g.isPointwise
+        // Images per GEMM: enough columns to keep the GEMM efficient on small planes.
+        let perGEMM = groups == 1 && ohw < 256 ? max(1, min(256 / max(ohw, 1), 1 << 22 / max(k * ohw, 1))) : 1
+        let blocks = (n + perGEMM - 1) / perGEMM
+        weights.withUnsafeBufferPointer { wb in
+            let w = wb.baseAddress!
+            Parallel.forEach(blocks, workers: workers) { range, worker in
+                let ws = workspaces[worker]
+                for block in range {
+                    let first = block * perGEMM, count = min(perGEMM, n - first)
+                    if count == 1 {
+                        // One image: the GEMM writes straight into the output.
+                        for grp in 0..<groups {
+                            let xg = x + (first * c + grp * inPerGroup) * hw
+                            let cols: UnsafePointer<Float>
+                            if pointwise {
+                                cols = xg
+                            } else {
+                                let buffer = ws.floats(k * ohw)
+                                Im2col.pack(xg, channels: inPerGroup, g, into: buffer, rowStride: ohw)
+                                cols = UnsafePointer(buffer)
+                            }
+                            let yg = y + (first * m + grp * mg) * ohw
+                            BLAS.sgemm(m: mg, n: ohw, k: k, a: w + grp * mg * k, lda: k, b: cols, ldb: ohw, c: yg, ldc: ohw)
+                            for o in 0..<mg {
+                                let offset = (first * m + grp * mg + o) * ohw
+                                act.apply(y + offset, ohw, bias: bias[grp * mg + o], residual: residual.map { $0 + offset })
+                            }
+                        }
+                    } else {
+                        // Several images (groups == 1): columns side by side, then scatter.
+                        let width = count * ohw
+                        let cols = ws.floats(k * width, slot: 0)
+                        for j in 0..<count {
+                            let xi = x + (first + j) * c * hw
+                            if pointwise {
+                                for row in 0..<k { (cols + row * width + j * ohw).update(from: xi + row * hw, count: hw) }
+                            } else {
+                                Im2col.pack(xi, channels: c, g, into: cols + j * ohw, rowStride: width)
+                            }
+                        }
+                        let result = ws.floats(m * width, slot: 1)
+                        BLAS.sgemm(m: m, n: width, k: k, a: w, lda: k, b: cols, ldb: width, c: result, ldc: width)
+                        for j in 0..<count {
+                            for o in 0..<m {
+                                let offset = ((first + j) * m + o) * ohw
+                                (y + offset).update(from: result + o * width + j * ohw, count: ohw)
+                                act.apply(y + offset, ohw, bias: bias[o], residual: residual.map { $0 + offset })
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+/// ONNX Gemm: `Y[M, N] = alpha · A' · B' + beta · C`, with `A' = transA ? Aᵀ : A`
+/// (`[M, K]`), `B' = transB ? Bᵀ : B` (`[K, N]`) and `C` (optional)
+/// broadcast unidirectionally to `[M, N]`. One `sgemm`; with several workers
+/// the rows of Y are split between them.
+final class GemmKernel: Kernel {
+    let alpha: Float
+    let beta: Float
+    let transA: Bool
+    let transB: Bool
+    let hasC: Bool
+
+    init(node: Node) {
+        alpha = node.float("alpha", default: 1)
+        beta = node.float("beta", default: 1)
+        transA = node.int("transA", default: 0) != 0
+        transB = node.int("transB", default: 0) != 0
+        hasC = node.inputs.count > 2 && !node.inputs[2].isEmpty
+    }
+
+    func outputShape(_ shapes: [[Int]]) throws -> [Int] {
+        let a = shapes[0], b = shapes[1]
+        guard a.count == 2, b.count == 2 else { throw AimetError.shape("A \(a) and B \(b) must both be 2-D") }
+        let m = transA ? a[1] : a[0], k = transA ? a[0] : a[1]
+        let kb = transB ? b[1] : b[0], n = transB ? b[0] : b[1]
+        guard k == kb else {
+            throw AimetError.shape("A \(a)\(transA ? "ᵀ" : "") has \(k) columns, B \(b)\(transB ? "ᵀ" : "") \(kb) rows")
+        }
+        guard max(m, n, k) < BLAS.maxDimension else { throw AimetError.shape("A \(a) or B \(b) is too large") }
+        if hasC && !Shapes.broadcasts(shapes[2], to: [m, n]) {
+            throw AimetError.shape("C of shape \(shapes[2]) does not broadcast to the output [\(m), \(n)]")
+        }
+        return [m, n]
+    }
+
+    func isBatchSeparable(_ shapes: [[Int]]) -> Bool {
+        !transA && !(hasC && shapes[2].count == 2 && shapes[2][0] != 1)
+    }
+
+    func run(_ args: KernelArgs) throws {
+        let a = args.inputs[0], b = args.inputs[1], y = args.output
+        let aShape = args.shapes[0], bShape = args.shapes[1]
+        let m = args.outputShape[0], n = args.outputShape[1]
+        let k = transA ? aShape[0] : aShape[1]
+        let lda = aShape[1], ldb = bShape[1]
+        if hasC {
+            // Y = beta · C (broadcast), then Y += alpha · A'B'.
+            let zero: [Float] = [0]
+            zero.withUnsafeBufferPointer { z in
+                Broadcast.apply(BetaTimesC.self, z.baseAddress!, [1], args.inputs[2], args.shapes[2], y, [m, n], workers: 1)
+            }
+            if beta != 1 { for i in 0..<(m * n) { y[i] *= beta } }
+        }
+        let workers = m >= 64 && m * n * k >= 1 << 20 ? args.workers : 1
+        Parallel.forEach(m, workers: workers) { rows, _ in
+            let rowA = transA ? a + rows.lowerBound : a + rows.lowerBound * lda
+            BLAS.sgemm(transA: transA, transB: transB, m: rows.count, n: n, k: k, alpha: alpha,
+                       a: rowA, lda: lda, b: b, ldb: ldb, beta: hasC ? 1 : 0, c: y + rows.lowerBound * n, ldc: n)
+        }
+    }
+
+    /// Broadcast copy of C (`0 + c`).
+    private enum BetaTimesC: BinaryFunction {
+        @inline(__always) static func apply(_ a: Float8, _ b: Float8) -> Float8 { b }
+        @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { b }
+    }
+}

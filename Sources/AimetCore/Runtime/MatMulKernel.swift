@@ -1,0 +1,64 @@
+/// ONNX MatMul (numpy `matmul`): `Y[..., M, N] = A[..., M, K] · B[..., K, N]`,
+/// batch axes broadcast; a 1-D A is a row `[1, K]` and a 1-D B a column
+/// `[K, 1]`, the added axis dropped from the result. With a 2-D B the batch
+/// axes of A fold into M (one `sgemm`); otherwise one `sgemm` per batch item.
+final class MatMulKernel: Kernel {
+    func outputShape(_ shapes: [[Int]]) throws -> [Int] {
+        let (a, b) = (shapes[0], shapes[1])
+        guard !a.isEmpty, !b.isEmpty else { throw AimetError.shape("MatMul of a scalar (\(a) × \(b))") }
+        let a2 = a.count == 1 ? [1] + a : a, b2 = b.count == 1 ? b + [1] : b
+        let m = a2[a2.count - 2], k = a2[a2.count - 1], kb = b2[b2.count - 2], n = b2[b2.count - 1]
+        guard k == kb else { throw AimetError.shape("A \(a) has \(k) columns, B \(b) has \(kb) rows") }
+        guard max(m, n, k) < BLAS.maxDimension else { throw AimetError.shape("A \(a) or B \(b) is too large") }
+        var batch = try Shapes.broadcast(Array(a2.dropLast(2)), Array(b2.dropLast(2)))
+        if a.count > 1 { batch.append(m) }
+        if b.count > 1 { batch.append(n) }
+        return batch
+    }
+
+    func run(_ args: KernelArgs) throws {
+        let (a, b) = (args.shapes[0], args.shapes[1])
+        let a2 = a.count == 1 ? [1] + a : a, b2 = b.count == 1 ? b + [1] : b
+        let m = a2[a2.count - 2], k = a2[a2.count - 1], n = b2[b2.count - 1]
+        let pa = args.inputs[0], pb = args.inputs[1], y = args.output
+        let aBatch = Array(a2.dropLast(2)), bBatch = Array(b2.dropLast(2))
+        let bItems = bBatch.reduce(1, *)
+        if bItems == 1 {
+            // B is one matrix: all of A's rows in one GEMM.
+            let rows = aBatch.reduce(1, *) * m
+            let workers = rows >= 64 && rows * n * k >= 1 << 20 ? args.workers : 1
+            Parallel.forEach(rows, workers: workers) { r, _ in
+                BLAS.sgemm(m: r.count, n: n, k: k, a: pa + r.lowerBound * k, lda: k, b: pb, ldb: n,
+                           c: y + r.lowerBound * n, ldc: n)
+            }
+            return
+        }
+        let batch = try Shapes.broadcast(aBatch, bBatch)
+        let items = batch.reduce(1, *)
+        let aStrides = MatMulKernel.strides(aBatch, rank: batch.count, item: m * k)
+        let bStrides = MatMulKernel.strides(bBatch, rank: batch.count, item: k * n)
+        Parallel.forEach(items, workers: items * m * n * k >= 1 << 20 ? args.workers : 1) { range, _ in
+            for item in range {
+                var rest = item, offA = 0, offB = 0
+                for axis in stride(from: batch.count - 1, through: 0, by: -1) {
+                    let i = rest % batch[axis]
+                    rest /= batch[axis]
+                    offA += i * aStrides[axis]
+                    offB += i * bStrides[axis]
+                }
+                BLAS.sgemm(m: m, n: n, k: k, a: pa + offA, lda: k, b: pb + offB, ldb: n, c: y + item * m * n, ldc: n)
+            }
+        }
+    }
+
+    /// Element strides of the batch axes `shape` right-aligned to `rank`, 0 where broadcast.
+    private static func strides(_ shape: [Int], rank: Int, item: Int) -> [Int] {
+        var result = [Int](repeating: 0, count: rank)
+        var step = item
+        for i in stride(from: shape.count - 1, through: 0, by: -1) {
+            result[i + rank - shape.count] = shape[i] == 1 ? 0 : step
+            step *= shape[i]
+        }
+        return result
+    }
+}

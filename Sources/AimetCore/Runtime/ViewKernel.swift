@@ -1,0 +1,58 @@
+/// Ops whose output is the input's data unchanged under a new shape, so the
+/// executor shares the buffer instead of copying:
+///
+/// - Identity, Dropout (inference): same shape.
+/// - Flatten(axis): `[∏ d[..<axis], ∏ d[axis...]]`.
+/// - Reshape(shape): a 0 copies the input's size on that axis (unless
+///   `allowzero = 1`, when it is a real 0), one −1 is inferred from the element count.
+final class ViewKernel: Kernel {
+    enum Kind: Sendable {
+        case identity
+        case flatten(axis: Int)
+        case reshape(shape: [Int], allowZero: Bool)
+    }
+    let kind: Kind
+
+    init(_ kind: Kind) throws {
+        if case .reshape(let shape, let allowZero) = kind {
+            guard shape.allSatisfy({ $0 >= -1 }), shape.filter({ $0 == -1 }).count <= 1 else {
+                throw AimetError.invalid("invalid target shape \(shape) (one -1 at most, no other negatives)")
+            }
+            if allowZero && shape.contains(0) && shape.contains(-1) {
+                throw AimetError.invalid("target shape \(shape) has both 0 and -1 with allowzero = 1")
+            }
+        }
+        self.kind = kind
+    }
+
+    var isView: Bool { true }
+
+    func outputShape(_ shapes: [[Int]]) throws -> [Int] {
+        let x = shapes[0]
+        switch kind {
+        case .identity:
+            return x
+        case .flatten(let axis):
+            let a = try Shapes.axis(axis, rank: x.count, allowEnd: true)
+            return [Shapes.product(x, 0..<a), Shapes.product(x, a..<x.count)]
+        case .reshape(let target, let allowZero):
+            var out = target
+            for (i, d) in target.enumerated() where d == 0 && !allowZero {
+                guard i < x.count else { throw AimetError.shape("target shape \(target) copies axis \(i), which the input \(x) lacks") }
+                out[i] = x[i]
+            }
+            let total = x.reduce(1, *)
+            if let unknown = out.firstIndex(of: -1) {
+                let known = out.enumerated().reduce(1) { $1.offset == unknown ? $0 : $0 * $1.element }
+                guard known > 0, total % known == 0 else {
+                    throw AimetError.shape("cannot reshape \(x) (\(total) elements) to \(target)")
+                }
+                out[unknown] = total / known
+            }
+            guard out.reduce(1, *) == total else {
+                throw AimetError.shape("cannot reshape \(x) (\(total) elements) to \(target) (\(out.reduce(1, *)) elements)")
+            }
+            return out
+        }
+    }
+}

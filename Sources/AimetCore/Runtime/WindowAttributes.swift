@@ -1,0 +1,137 @@
+/// The sliding-window attributes of a Conv, ConvTranspose, MaxPool or
+/// AveragePool node (ONNX `kernel_shape`, `strides`, `dilations`, `pads`,
+/// `auto_pad`, `ceil_mode`), for 1 or 2 spatial axes, checked once at compile
+/// time; `geometry(...)` resolves them for an input size.
+struct WindowAttributes: Sendable {
+    enum AutoPad: Sendable { case notSet, valid, sameUpper, sameLower }
+
+    let rank: Int
+    let kernel: [Int]
+    let strides: [Int]
+    let dilations: [Int]
+    /// `[begin_0, ..., begin_{r-1}, end_0, ..., end_{r-1}]`
+    let pads: [Int]
+    let autoPad: AutoPad
+    let ceilMode: Bool
+
+    /// Reads and checks the attributes; `kernel` comes from `kernel_shape` or the weight.
+    init(node: Node, kernel: [Int], rank: Int) throws {
+        let what = "node '\(node.name)' (\(node.op))"
+        guard rank == 1 || rank == 2 else {
+            throw AimetError.unsupported("\(what): \(rank)-D windows are not supported (the executor runs 1-D and 2-D)")
+        }
+        func read(_ key: String, count: Int, default value: Int) throws -> [Int] {
+            guard let values = node.ints(key) else { return [Int](repeating: value, count: count) }
+            guard values.count == count else {
+                throw AimetError.invalid("\(what): '\(key)' has \(values.count) values, expected \(count) for \(rank) spatial axes")
+            }
+            return values
+        }
+        if let shape = node.ints("kernel_shape"), shape != kernel {
+            throw AimetError.invalid("\(what): kernel_shape \(shape) does not match the weight's window \(kernel)")
+        }
+        guard kernel.count == rank, kernel.allSatisfy({ $0 >= 1 }) else {
+            throw AimetError.invalid("\(what): invalid kernel shape \(kernel) for \(rank) spatial axes")
+        }
+        self.rank = rank
+        self.kernel = kernel
+        strides = try read("strides", count: rank, default: 1)
+        dilations = try read("dilations", count: rank, default: 1)
+        pads = try read("pads", count: 2 * rank, default: 0)
+        guard strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }), pads.allSatisfy({ $0 >= 0 }) else {
+            throw AimetError.invalid("\(what): strides \(strides) and dilations \(dilations) must be >= 1, pads \(pads) >= 0")
+        }
+        switch node.attributes["auto_pad"] {
+        case nil: autoPad = .notSet
+        case .string(let s)?:
+            switch s {
+            case "NOTSET", "": autoPad = .notSet
+            case "VALID": autoPad = .valid
+            case "SAME_UPPER": autoPad = .sameUpper
+            case "SAME_LOWER": autoPad = .sameLower
+            default: throw AimetError.invalid("\(what): unknown auto_pad '\(s)'")
+            }
+        default: throw AimetError.invalid("\(what): auto_pad is not a string")
+        }
+        ceilMode = node.int("ceil_mode", default: 0) != 0
+    }
+
+    /// Effective window extent `(k − 1)·d + 1` along `axis`.
+    func extent(_ axis: Int) -> Int { (kernel[axis] - 1) * dilations[axis] + 1 }
+
+    /// The geometry over an input of spatial size `input` (conv and pools):
+    /// `out = floor((in + pad_begin + pad_end − extent) / stride) + 1` (ceil with
+    /// `ceil_mode`, dropping a last window that would start in the end padding);
+    /// SAME: `out = ceil(in / stride)`, padding `max(0, (out − 1)·stride + extent − in)`
+    /// split evenly, the odd one at the end (SAME_UPPER) or the beginning (SAME_LOWER);
+    /// VALID: no padding.
+    func geometry(input: [Int]) throws -> ConvGeometry {
+        var outs = [Int](), begins = [Int](), ends = [Int]()
+        for axis in 0..<rank {
+            let n = input[axis], s = strides[axis], e = extent(axis)
+            var begin = 0, end = 0, out: Int
+            switch autoPad {
+            case .notSet, .valid:
+                if autoPad == .notSet { begin = pads[axis]; end = pads[rank + axis] }
+                let span = n + begin + end - e
+                guard span >= 0 else {
+                    throw AimetError.shape("spatial size \(n) (padded \(n + begin + end)) is smaller than the window \(e)")
+                }
+                out = ceilMode ? (span + s - 1) / s + 1 : span / s + 1
+                if ceilMode && (out - 1) * s >= n + begin { out -= 1 }
+            case .sameUpper, .sameLower:
+                out = (n + s - 1) / s
+                let total = max(0, (out - 1) * s + e - n)
+                let small = total / 2
+                begin = autoPad == .sameUpper ? small : total - small
+                end = total - begin
+            }
+            guard out >= 1 else { throw AimetError.shape("spatial size \(n) gives an empty output") }
+            outs.append(out); begins.append(begin); ends.append(end)
+        }
+        return make(inSize: input, outSize: outs, begins: begins, ends: ends)
+    }
+
+    /// The geometry of a transposed conv over an input of spatial size `input`
+    /// (the returned geometry's `in` is the conv's output, `out` its input):
+    /// `out = stride·(in − 1) + output_padding + extent − pad_begin − pad_end`;
+    /// with `output_shape` the padding follows from it,
+    /// `total = stride·(in − 1) + output_padding + extent − output_shape`, split as
+    /// `begin = total/2` (SAME_UPPER) or `begin = total − total/2` (otherwise);
+    /// SAME without `output_shape`: `output_shape = in·stride`.
+    func transposedGeometry(input: [Int], outputPadding: [Int], outputShape: [Int]?) throws -> ConvGeometry {
+        var outs = [Int](), begins = [Int](), ends = [Int]()
+        for axis in 0..<rank {
+            let n = input[axis], s = strides[axis], e = extent(axis), op = outputPadding[axis]
+            let full = s * (n - 1) + op + e
+            var begin = pads[axis], end = pads[rank + axis]
+            var target = outputShape?[axis]
+            if target == nil && (autoPad == .sameUpper || autoPad == .sameLower) { target = n * s }
+            if autoPad == .valid && target == nil { begin = 0; end = 0 }
+            if let target {
+                let total = full - target
+                guard total >= 0 else {
+                    throw AimetError.shape("output_shape \(target) is larger than the largest output \(full) for input size \(n)")
+                }
+                begin = autoPad == .sameUpper ? total / 2 : total - total / 2
+                end = total - begin
+            }
+            let out = full - begin - end
+            guard out >= 1 else { throw AimetError.shape("input size \(n) with pads \(begin), \(end) gives an empty output") }
+            outs.append(out); begins.append(begin); ends.append(end)
+        }
+        // Swap: the geometry's input is the big map (the transposed conv's output).
+        return make(inSize: outs, outSize: input, begins: begins, ends: ends)
+    }
+
+    private func make(inSize: [Int], outSize: [Int], begins: [Int], ends: [Int]) -> ConvGeometry {
+        if rank == 1 {
+            return ConvGeometry(inH: 1, inW: inSize[0], outH: 1, outW: outSize[0], kH: 1, kW: kernel[0],
+                                strideH: 1, strideW: strides[0], dilationH: 1, dilationW: dilations[0],
+                                padTop: 0, padLeft: begins[0], padBottom: 0, padRight: ends[0])
+        }
+        return ConvGeometry(inH: inSize[0], inW: inSize[1], outH: outSize[0], outW: outSize[1], kH: kernel[0], kW: kernel[1],
+                            strideH: strides[0], strideW: strides[1], dilationH: dilations[0], dilationW: dilations[1],
+                            padTop: begins[0], padLeft: begins[1], padBottom: ends[0], padRight: ends[1])
+    }
+}

@@ -1,0 +1,57 @@
+import AimetCore
+import CAimetABI
+
+// Running models: the C half of `aimet_model_run` and the results accessors.
+
+@_cdecl("aimet_model_run")
+public func aimet_model_run(_ model: OpaquePointer?, _ inputs: UnsafePointer<aimet_tensor_t>?, _ numInputs: Int32,
+                            _ capture: UnsafePointer<UnsafePointer<CChar>?>?, _ numCapture: Int32,
+                            _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    guarded("aimet_model_run") {
+        guard let out else { throw nullError("out") }
+        let values = try readInputs(inputs, numInputs)
+        let wanted = try stringArray(capture, numCapture, "capture")
+        let results = try withModel(model) { h in
+            let executor = try h.executor()
+            return try runCapturing(h.model.graph, wanted) { hook in try executor.run(values, hook: hook) }
+        }
+        out.pointee = ResultsHandle(results).opaque
+    }
+}
+
+/// Runs `run` (an executor or a simulation, given a hook), returning the
+/// graph outputs and then the `capture`d values.
+func runCapturing(_ graph: Graph, _ capture: [String],
+                  _ run: (@escaping (String, inout Tensor) throws -> Void) throws -> [String: Tensor]) throws -> [(String, Tensor)] {
+    let known = Set(graph.inputs.map(\.name)).union(graph.nodes.flatMap(\.outputs))
+    for name in capture where !known.contains(name) {
+        throw AimetError(.unknownName, "cannot capture '\(name)': no input or node output has that name")
+    }
+    let wanted = Set(capture)
+    var captured: [String: Tensor] = [:]
+    let outputs = try run { name, tensor in
+        if wanted.contains(name) { captured[name] = tensor }
+    }
+    return graph.outputs.map { ($0.name, outputs[$0.name]!) } + capture.map { ($0, captured[$0]!) }
+}
+
+@_cdecl("aimet_results_count")
+public func aimet_results_count(_ results: OpaquePointer?, _ count: UnsafeMutablePointer<Int32>?) -> Int32 {
+    guarded("aimet_results_count") {
+        guard let count else { throw nullError("count") }
+        count.pointee = Int32(try ResultsHandle.from(results).tensors.count)
+    }
+}
+
+@_cdecl("aimet_results_get")
+public func aimet_results_get(_ results: OpaquePointer?, _ index: Int32, _ name: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+                              _ data: UnsafeMutablePointer<UnsafePointer<Float>?>?,
+                              _ shape: UnsafeMutablePointer<UnsafePointer<Int64>?>?,
+                              _ ndim: UnsafeMutablePointer<Int32>?) -> Int32 {
+    guarded("aimet_results_get") { try ResultsHandle.from(results).get(index, name, data, shape, ndim) }
+}
+
+@_cdecl("aimet_results_free")
+public func aimet_results_free(_ results: OpaquePointer?) {
+    ResultsHandle.release(results)
+}
