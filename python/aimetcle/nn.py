@@ -648,16 +648,19 @@ class Module:
             intercept = getattr(type(arg), "__aimetcle_module_call__", None)
             if intercept is not None:
                 return intercept(arg, self, args, kwargs)
-        # NumPy inputs run on the library's executor (the layers here hold weights
-        # but compute nothing themselves); forward hooks do not run there.
-        if _runtime.enabled and args and not kwargs and all(isinstance(a, np.ndarray) for a in args):
-            from .runtime import run
-            return run(self, *args)
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
-        output = self.forward(*args, **kwargs)
+        # NumPy inputs run on the library's executor (the layers here hold weights
+        # but compute nothing themselves), with inference semantics (BatchNorm uses
+        # its running statistics); hooks of submodules do not run there.
+        if (_runtime.enabled and not getattr(self, "_numpy_forward", False) and args and not kwargs
+                and all(isinstance(a, np.ndarray) for a in args)):
+            from .runtime import run
+            output = run(self, *args)
+        else:
+            output = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             result = hook(self, args, output)
             if result is not None:
@@ -1048,6 +1051,8 @@ class BatchNorm2d(_BatchNorm):
 # ----------------------------------------------------------------------------
 
 class ReLU(Module):
+    _numpy_forward = True  # computed here, not by the library
+
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = inplace
@@ -1061,6 +1066,8 @@ class ReLU(Module):
 
 class ReLU6(Module):
     """``min(max(x, 0), 6)``; attributes as torch's Hardtanh subclass."""
+
+    _numpy_forward = True  # computed here, not by the library
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -1077,6 +1084,8 @@ class ReLU6(Module):
 
 class PReLU(Module):
     """``max(0, x) + w * min(0, x)``, one slope or one per channel (axis 1)."""
+
+    _numpy_forward = True  # computed here, not by the library
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, device: Any = None,
                  dtype: Any = None) -> None:
@@ -1103,6 +1112,8 @@ class PReLU(Module):
 
 
 class LeakyReLU(Module):
+    _numpy_forward = True  # computed here, not by the library
+
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
         self.negative_slope = negative_slope
@@ -1116,12 +1127,16 @@ class LeakyReLU(Module):
 
 
 class Sigmoid(Module):
+    _numpy_forward = True  # computed here, not by the library
+
     def forward(self, input: Any) -> Any:
         return functional.sigmoid(input)
 
 
 class Identity(Module):
     """Returns its input; accepts and ignores any constructor arguments, as torch's does."""
+
+    _numpy_forward = True  # computed here, not by the library
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
@@ -1132,6 +1147,8 @@ class Identity(Module):
 
 class Dropout(Module):
     """Identity in eval mode; in training mode torch's inverted dropout with the module generator."""
+
+    _numpy_forward = True  # computed here, not by the library
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
@@ -1154,6 +1171,8 @@ class Dropout(Module):
 
 
 class Flatten(Module):
+    _numpy_forward = True  # computed here, not by the library
+
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim = start_dim

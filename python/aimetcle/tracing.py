@@ -605,7 +605,9 @@ _LEAVES: Dict[type, Callable[[_Tracer, str, Any, Proxy], Proxy]] = {
     nn.PReLU: _prelu,
     nn.LeakyReLU: lambda t, path, m, x: t.unary("LeakyRelu", x, {"alpha": float(m.negative_slope)}, path),
     nn.Sigmoid: lambda t, path, m, x: t.unary("Sigmoid", x, path=path),
-    nn.Identity: lambda t, path, m, x: t.unary("Identity", x, path=path),
+    # An Identity (a folded BatchNorm, a removed layer) computes nothing: no node, so
+    # that it does not stand between a layer and its activation.
+    nn.Identity: lambda t, path, m, x: x,
     nn.Dropout: lambda t, path, m, x: t.unary("Dropout", x, path=path),
     nn.Flatten: lambda t, path, m, x: t.flatten(x, m.start_dim, m.end_dim, path),
     nn.MaxPool2d: _max_pool,

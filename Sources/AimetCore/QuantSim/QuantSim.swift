@@ -48,6 +48,7 @@ public final class QuantSim {
     public private(set) var phase: Phase = .uncalibrated
     private var executor: Executor
 
+    /// Takes a copy of `model` (without its pass-through nodes).
     public init(model: Model, options: Options = Options()) throws {
         guard Encoding.supportedBitwidths.contains(options.paramBitwidth) else {
             throw AimetError.invalid("param bitwidth \(options.paramBitwidth) is out of range (2...16)")
@@ -57,9 +58,13 @@ public final class QuantSim {
         }
         _ = try EncodingAnalyzer(scheme: options.scheme)
         try model.graph.validate()
-        self.model = model
+        // Identity / inference Dropout compute nothing; without them a layer and
+        // its activation are adjacent, as the supergroups expect.
+        var simulated = model
+        simulated.graph.removePassThroughNodes()
+        self.model = simulated
         self.options = options
-        executor = try Executor(graph: model.graph, opset: model.onnxOpset ?? 17)
+        executor = try Executor(graph: simulated.graph, opset: model.onnxOpset ?? 17)
         placeParamQuantizers()
         placeActivationQuantizers()
         try computeParamEncodings()

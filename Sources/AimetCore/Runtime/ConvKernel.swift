@@ -128,7 +128,11 @@ final class ConvKernel: Kernel {
         let k = inPerGroup * g.kernelCount
         let ohw = g.outCount, hw = g.inCount
         let pointwise = g.isPointwise
-        // Images per GEMM: enough columns to keep the GEMM efficient on small planes.
+        // Column tiles whose columns (k rows) and results (mg rows) fit in about 512 KB
+        // of L2, so im2col, GEMM and epilogue pass through cache; equal tiles, multiples of 16.
+        let tileCount = max(1, ohw * (k + mg) / (1 << 17))
+        let tile = min(ohw, ((ohw + tileCount - 1) / tileCount + 15) / 16 * 16)
+        // Small planes: several images per GEMM, for enough columns.
         let perGEMM = groups == 1 && ohw < 256 ? max(1, min(256 / max(ohw, 1), 1 << 22 / max(k * ohw, 1))) : 1
         let blocks = (n + perGEMM - 1) / perGEMM
         weights.withUnsafeBufferPointer { wb in
@@ -138,22 +142,29 @@ final class ConvKernel: Kernel {
                 for block in range {
                     let first = block * perGEMM, count = min(perGEMM, n - first)
                     if count == 1 {
-                        // One image: the GEMM writes straight into the output.
+                        // One image, tile by tile: the GEMM writes straight into the output.
                         for grp in 0..<groups {
                             let xg = x + (first * c + grp * inPerGroup) * hw
-                            let cols: UnsafePointer<Float>
-                            if pointwise {
-                                cols = xg
-                            } else {
-                                let buffer = ws.floats(k * ohw)
-                                Im2col.pack(xg, channels: inPerGroup, g, into: buffer, rowStride: ohw)
-                                cols = UnsafePointer(buffer)
-                            }
                             let yg = y + (first * m + grp * mg) * ohw
-                            BLAS.sgemm(m: mg, n: ohw, k: k, a: w + grp * mg * k, lda: k, b: cols, ldb: ohw, c: yg, ldc: ohw)
-                            for o in 0..<mg {
-                                let offset = (first * m + grp * mg + o) * ohw
-                                act.apply(y + offset, ohw, bias: bias[grp * mg + o], residual: residual.map { $0 + offset })
+                            var p0 = 0
+                            while p0 < ohw {
+                                let p1 = min(ohw, p0 + tile), width = p1 - p0
+                                let cols: UnsafePointer<Float>, ldb: Int
+                                if pointwise {
+                                    cols = xg + p0
+                                    ldb = hw
+                                } else {
+                                    let buffer = ws.floats(k * width)
+                                    Im2col.pack(xg, channels: inPerGroup, g, pixels: p0..<p1, into: buffer, rowStride: width)
+                                    cols = UnsafePointer(buffer)
+                                    ldb = width
+                                }
+                                BLAS.sgemm(m: mg, n: width, k: k, a: w + grp * mg * k, lda: k, b: cols, ldb: ldb, c: yg + p0, ldc: ohw)
+                                for o in 0..<mg {
+                                    let offset = (first * m + grp * mg + o) * ohw + p0
+                                    act.apply(y + offset, width, bias: bias[grp * mg + o], residual: residual.map { $0 + offset })
+                                }
+                                p0 = p1
                             }
                         }
                     } else {
@@ -163,9 +174,9 @@ final class ConvKernel: Kernel {
                         for j in 0..<count {
                             let xi = x + (first + j) * c * hw
                             if pointwise {
-                                for row in 0..<k { (cols + row * width + j * ohw).update(from: xi + row * hw, count: hw) }
+                                for row in 0..<k { (cols + (row * width + j * ohw)).update(from: xi + row * hw, count: hw) }
                             } else {
-                                Im2col.pack(xi, channels: c, g, into: cols + j * ohw, rowStride: width)
+                                Im2col.pack(xi, channels: c, g, pixels: 0..<ohw, into: cols + j * ohw, rowStride: width)
                             }
                         }
                         let result = ws.floats(m * width, slot: 1)
@@ -173,7 +184,7 @@ final class ConvKernel: Kernel {
                         for j in 0..<count {
                             for o in 0..<m {
                                 let offset = ((first + j) * m + o) * ohw
-                                (y + offset).update(from: result + o * width + j * ohw, count: ohw)
+                                (y + offset).update(from: result + (o * width + j * ohw), count: ohw)
                                 act.apply(y + offset, ohw, bias: bias[o], residual: residual.map { $0 + offset })
                             }
                         }

@@ -5,36 +5,44 @@
 /// (0 in the padding). Then `conv(x) = W[M, C·kH·kW] × cols` and a transposed
 /// conv is `col2im(Wᵀ × x)`.
 enum Im2col {
-    /// Fills `cols` (rows `channels·kH·kW`, row stride `rowStride` ≥ `g.outCount`) from the
-    /// `channels` planes of `x` (`g.inH × g.inW` each).
-    static func pack(_ x: UnsafePointer<Float>, channels: Int, _ g: ConvGeometry,
+    /// Fills `cols` (rows `channels·kH·kW`, row stride `rowStride`) with the
+    /// columns of output pixels `pixels` (`p = oy·outW + ox`; column `p − pixels.lowerBound`)
+    /// from the `channels` planes of `x` (`g.inH × g.inW` each).
+    static func pack(_ x: UnsafePointer<Float>, channels: Int, _ g: ConvGeometry, pixels: Range<Int>,
                      into cols: UnsafeMutablePointer<Float>, rowStride: Int) {
-        let oh = g.outH, ow = g.outW, w = g.inW, planeSize = g.inCount
-        let columns = (0..<g.kW).map { g.validColumns(kx: $0) }
+        let ow = g.outW, w = g.inW, planeSize = g.inCount
+        let firstRow = pixels.lowerBound / ow, lastRow = (pixels.upperBound - 1) / ow
         var r = 0
         for c in 0..<channels {
             let plane = x + c * planeSize
             for ky in 0..<g.kH {
-                let rows = g.validRows(ky: ky)
                 let rowOffset = ky * g.dilationH - g.padTop
                 for kx in 0..<g.kW {
-                    let dst = cols + r * rowStride
-                    let cr = columns[kx]
+                    let rowStart = r * rowStride - pixels.lowerBound   // column of pixel p: rowStart + p
+                    let cr = g.validColumns(kx: kx)
                     let colOffset = kx * g.dilationW - g.padLeft
-                    if rows.lowerBound > 0 { dst.update(repeating: 0, count: rows.lowerBound * ow) }
-                    for oy in rows {
-                        let out = dst + oy * ow
-                        let src = plane + (oy * g.strideH + rowOffset) * w
-                        if cr.lowerBound > 0 { out.update(repeating: 0, count: cr.lowerBound) }
-                        if g.strideW == 1 {
-                            (out + cr.lowerBound).update(from: src + (cr.lowerBound + colOffset), count: cr.count)
-                        } else {
-                            let s = g.strideW
-                            for ox in cr { out[ox] = src[ox * s + colOffset] }
+                    for oy in firstRow...lastRow {
+                        // This output row's pixels within the range, as columns lo..<hi;
+                        // pixel (oy, ox) goes to cols[start + ox].
+                        let lo = oy == firstRow ? pixels.lowerBound - oy * ow : 0
+                        let hi = oy == lastRow ? pixels.upperBound - oy * ow : ow
+                        let start = rowStart + oy * ow
+                        let iy = oy * g.strideH + rowOffset
+                        let vlo = max(lo, cr.lowerBound), vhi = min(hi, cr.upperBound)
+                        guard iy >= 0 && iy < g.inH && vlo < vhi else {
+                            (cols + (start + lo)).update(repeating: 0, count: hi - lo)
+                            continue
                         }
-                        if cr.upperBound < ow { (out + cr.upperBound).update(repeating: 0, count: ow - cr.upperBound) }
+                        let src = plane + iy * w
+                        if vlo > lo { (cols + (start + lo)).update(repeating: 0, count: vlo - lo) }
+                        if g.strideW == 1 {
+                            (cols + (start + vlo)).update(from: src + (vlo + colOffset), count: vhi - vlo)
+                        } else {
+                            let s = g.strideW, out = cols + (start + vlo), first = vlo * s + colOffset
+                            for j in 0..<(vhi - vlo) { out[j] = src[first + j * s] }
+                        }
+                        if vhi < hi { (cols + (start + vhi)).update(repeating: 0, count: hi - vhi) }
                     }
-                    if rows.upperBound < oh { (dst + rows.upperBound * ow).update(repeating: 0, count: (oh - rows.upperBound) * ow) }
                     r += 1
                 }
             }
