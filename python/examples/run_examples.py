@@ -92,7 +92,42 @@ def run_digits():
           "   of consecutive layers, so per-tensor weight quantization wastes fewer levels)")
 
 
+DIGITS_DATA = os.path.join(HERE, "..", "..", "data", "digits.npz")
+
+
+def run_quantsim():
+    """FP32 vs simulated W8A8 / W4A8 (nearest rounding) on the digits test split,
+    before and after equalize_model."""
+    from aimetcle.quantsim import QuantizationSimModel
+
+    data = np.load(DIGITS_DATA)
+    x, y, calib = data["x_test"], data["y_test"], data["x_calib"]
+
+    def calibrate(model, images):
+        for start in range(0, len(images), 32):
+            model(images[start:start + 32])
+
+    print(f"\nQuantization simulation, digits test split ({len(y)} images; accuracy, logit MSE vs FP32):")
+    print(f"  {'model':22s} {'FP32':>8s} {'W8A8':>16s} {'W4A8 nearest':>18s} {'W4A8 per-channel':>18s}")
+    for label in ("as trained", "after equalize_model"):
+        model = models.digits_mbv2(weights=DIGITS_WEIGHTS).eval()
+        if label != "as trained":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cross_layer_equalization.equalize_model(model, (1, 1, 16, 16))
+        reference = model(x)
+        cells = [f"{100 * (reference.argmax(1) == y).mean():7.2f}%"]
+        for bits, per_channel in ((8, False), (4, False), (4, True)):
+            sim = QuantizationSimModel(model, dummy_input=x[:1], default_param_bw=bits, default_output_bw=8,
+                                       per_channel=per_channel)
+            sim.compute_encodings(calibrate, calib)
+            out = sim.model(x)
+            cells.append(f"{100 * (out.argmax(1) == y).mean():6.2f}% {((out - reference) ** 2).mean():8.4f}")
+        print(f"  {label:22s} {cells[0]:>8s} {cells[1]:>16s} {cells[2]:>18s} {cells[3]:>18s}")
+
+
 if __name__ == "__main__":
     print(f"aimetcle {aimetcle.__version__}, libaimetcle ABI {aimetcle.abi_version()}\n")
     run_aimet_examples()
     run_digits()
+    run_quantsim()
