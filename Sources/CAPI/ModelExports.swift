@@ -147,7 +147,10 @@ public func aimet_model_set_param(_ model: OpaquePointer?, _ name: UnsafePointer
         let values = try readFloats(data, count: Int64(count), what: "'\(key)' data")
         if let i = values.firstNonFinite { throw AimetError(.numeric, "'\(key)' is not finite at flat index \(i) (\(values[i]))") }
         let tensor = try Tensor(shape: dims, data: values)
-        try withModel(model) { $0.model.graph.params[key] = tensor }
+        // Writing an unchanged value keeps the compiled executor.
+        try withModel(model) { h in
+            if h.model.graph.params[key] != tensor { h.model.graph.params[key] = tensor }
+        }
     }
 }
 

@@ -32,7 +32,18 @@ func runCapturing(_ graph: Graph, _ capture: [String],
     let outputs = try run { name, tensor in
         if wanted.contains(name) { captured[name] = tensor }
     }
-    return graph.outputs.map { ($0.name, outputs[$0.name]!) } + capture.map { ($0, captured[$0]!) }
+    var results: [(String, Tensor)] = []
+    for output in graph.outputs {
+        guard let tensor = outputs[output.name] else { throw AimetError(.internalError, "output '\(output.name)' was not computed") }
+        results.append((output.name, tensor))
+    }
+    for name in capture {
+        guard let tensor = captured[name] else {
+            throw AimetError(.unsupported, "cannot capture '\(name)': the run does not compute it (a constant, or an optional output nothing reads)")
+        }
+        results.append((name, tensor))
+    }
+    return results
 }
 
 @_cdecl("aimet_results_count")

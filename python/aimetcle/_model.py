@@ -221,7 +221,8 @@ def _input_array(name, value):
     if not isinstance(value, np.ndarray):
         raise TypeError(f"input '{name}' must be a NumPy array, got {type(value).__name__}")
     if value.dtype != np.float32:
-        if value.dtype.kind not in "fiu":
-            raise TypeError(f"input '{name}' has dtype {value.dtype}; the model takes float32")
+        if value.dtype.kind != "f":
+            raise TypeError(f"input '{name}' has dtype {value.dtype}; the model takes floating-point input "
+                            f"(float32; float16/float64 are converted)")
         value = value.astype(np.float32)
     return np.ascontiguousarray(value)
