@@ -203,7 +203,8 @@ extension Onnx_TensorProto {
     mutating func setInts(_ tensor: IntTensor) {
         dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
         dims = tensor.shape.map { Int64($0) }
-        rawData = Data()
+        clearRawData()
+        int32Data = []
         int64Data = tensor.values.map { Int64($0) }
     }
 

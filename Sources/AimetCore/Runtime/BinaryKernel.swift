@@ -65,9 +65,3 @@ final class BinaryKernel: Kernel {
         @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a < 0 ? a * b : a }
     }
 }
-
-/// An elementwise function of two floats, scalar and 8-lane.
-protocol BinaryFunction {
-    static func apply(_ a: Float8, _ b: Float8) -> Float8
-    static func apply(_ a: Float, _ b: Float) -> Float
-}

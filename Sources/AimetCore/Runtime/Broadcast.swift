@@ -124,3 +124,9 @@ enum Broadcast {
         while i < n { y[i] = F.apply(a, b[i]); i += 1 }
     }
 }
+
+/// An elementwise function of two floats, scalar and 8-lane.
+protocol BinaryFunction {
+    static func apply(_ a: Float8, _ b: Float8) -> Float8
+    static func apply(_ a: Float, _ b: Float) -> Float
+}

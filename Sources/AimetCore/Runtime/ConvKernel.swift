@@ -1,3 +1,5 @@
+import Synchronization
+
 /// ONNX Conv, 1-D and 2-D (inputs `x [N, C, (H,) W]`, weight `[M, C/group, (kH,) kW]`,
 /// optional bias `[M]`), with an optional fused epilogue:
 ///
@@ -9,6 +11,8 @@
 ///
 /// - Depthwise (`group == C`, one input channel per group) runs the direct
 ///   `DepthwiseConv` kernel per plane.
+/// - 3×3 stride-1 convs with at least 16 input and output channels: Winograd
+///   F(2×2, 3×3) (`Winograd`), 2.25× fewer multiplies.
 /// - Everything else: per image and group, im2col into a per-worker buffer
 ///   (1×1 / stride 1 / no padding reads the input directly) and one `sgemm`
 ///   `Y_g[M/group, OH·OW] = W_g[M/group, C/group·kH·kW] × cols`, then the
@@ -26,6 +30,9 @@ final class ConvKernel: Kernel {
     let activation: Activation
     /// Operand 1 is added before the activation (a residual Add fused in).
     let residual: Bool
+    /// Whether 3×3 stride-1 convs run by Winograd (when the geometry suits).
+    let usesWinograd: Bool
+    private let winogradCache = Mutex<[Float]?>(nil)
 
     /// Depthwise: one input channel per group.
     var isDepthwise: Bool { inPerGroup == 1 && groups > 1 }
@@ -65,6 +72,20 @@ final class ConvKernel: Kernel {
         }
         weights = w
         self.bias = b
+        // Winograd F(2×2, 3×3) for 3×3 stride-1 convs with enough channels; the
+        // transformed weights are made on first use (a plan that never runs costs no memory).
+        let k = window.kernel, st = window.strides, d = window.dilations
+        usesWinograd = window.rank == 2 && k == [3, 3] && st == [1, 1] && d == [1, 1] && groups == 1 && inPerGroup >= 16 && m >= 16
+    }
+
+    /// `Winograd.transformWeights` of the weights, made once.
+    private func winogradWeights() -> [Float] {
+        winogradCache.withLock { cache in
+            if let u = cache { return u }
+            let u = Winograd.transformWeights(weights, m: outChannels, c: inPerGroup)
+            cache = u
+            return u
+        }
     }
 
     func outputShape(_ shapes: [[Int]]) throws -> [Int] {
@@ -94,7 +115,15 @@ final class ConvKernel: Kernel {
         let lateResidual = residual && fusedResidual == nil
         let act = lateResidual ? Activation.none : activation
         if isDepthwise {
-            runDepthwise(args.inputs[0], g, n, args.output, act, fusedResidual, args.workers)
+            runDepthwise(args.inputs[0], g, n, args.output, act, fusedResidual, args.workers, args.workspaces)
+        } else if usesWinograd && Winograd.suits(g, inChannels: inPerGroup, outChannels: outChannels, groups: groups) {
+            let x = args.inputs[0], y = args.output
+            winogradWeights().withUnsafeBufferPointer { ub in
+                Parallel.forEach(n, workers: args.workers) { images, worker in
+                    Winograd.run(x, images: images, channels: inPerGroup, g, u: ub.baseAddress!, outChannels: outChannels,
+                                 bias: bias, activation: act, residual: fusedResidual, into: y, workspace: args.workspaces[worker])
+                }
+            }
         } else {
             runGEMM(args.inputs[0], g, n, args.output, act, fusedResidual, args.workers, args.workspaces)
         }
@@ -107,16 +136,19 @@ final class ConvKernel: Kernel {
     }
 
     private func runDepthwise(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ n: Int, _ y: UnsafeMutablePointer<Float>,
-                              _ act: Activation, _ residual: UnsafePointer<Float>?, _ workers: Int) {
+                              _ act: Activation, _ residual: UnsafePointer<Float>?, _ workers: Int, _ workspaces: [Workspace]) {
         let c = groups, multiplier = outChannels / groups
         let inPlane = g.inCount, outPlane = g.outCount, kk = g.kernelCount
+        let scratchCount = DepthwiseConv.scratchCount(g)
         weights.withUnsafeBufferPointer { w in
-            Parallel.forEach(n * outChannels, workers: workers) { planes, _ in
+            Parallel.forEach(n * outChannels, workers: workers) { planes, worker in
+                let scratch = workspaces[worker].floats(scratchCount)
+                DepthwiseConv.prepare(scratch, g)
                 for p in planes {
                     let image = p / outChannels, o = p % outChannels
                     DepthwiseConv.plane(x + (image * c + o / multiplier) * inPlane, w.baseAddress! + o * kk, g,
                                         y + p * outPlane, bias: bias[o], activation: act,
-                                        residual: residual.map { $0 + p * outPlane })
+                                        residual: residual.map { $0 + p * outPlane }, scratch: scratch)
                 }
             }
         }
@@ -184,8 +216,8 @@ final class ConvKernel: Kernel {
                         for j in 0..<count {
                             for o in 0..<m {
                                 let offset = ((first + j) * m + o) * ohw
-                                (y + offset).update(from: result + (o * width + j * ohw), count: ohw)
-                                act.apply(y + offset, ohw, bias: bias[o], residual: residual.map { $0 + offset })
+                                act.apply(result + (o * width + j * ohw), to: y + offset, ohw, bias: bias[o],
+                                          residual: residual.map { $0 + offset })
                             }
                         }
                     }

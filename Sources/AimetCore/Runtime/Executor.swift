@@ -1,29 +1,36 @@
 import Synchronization
-import Glibc // TMP
 
 /// Runs a `Graph` on float32 CPU tensors with ONNX semantics.
 ///
 /// Compilation (`init`) checks every op, resolves constant inputs and
-/// prepares weights; `run` infers shapes from the inputs (any batch size),
-/// then executes one of two plans:
+/// prepares weights (batch norms folded into the convs before them, Winograd
+/// transforms); `run` infers shapes from the inputs (any batch size), then
+/// executes one of two plans:
 ///
-/// - without a hook, the *fused* plan: Conv absorbs a following
+/// - without a hook, the *fused* plan: a Conv absorbs a following
 ///   BatchNormalization (folded into its weights), a residual Add and a
 ///   Relu/Clip/LeakyRelu; a lone BatchNormalization absorbs its activation;
 ///   nodes that feed no graph output are skipped. When every op treats axis 0
-///   as an independent batch, the batch is cut into chunks (a few images, so a
-///   chunk's activations stay in cache) that the worker threads run
-///   end to end, each with single-threaded kernels.
+///   as an independent batch, the plan runs in stages that cut the batch into
+///   chunks the worker threads take end to end (see `Schedule`): a few images
+///   while activations are large, so they stay in cache, more once they are
+///   small, so GEMMs stay wide. Memory comes from arenas reused run after run.
 /// - with a hook, the *exact* plan: one step per node, the whole batch at a
 ///   time, kernels split over the worker threads; the hook sees (and may
 ///   change) every graph input and every node output.
 ///
-/// Results of the two plans agree to float32 rounding (folding a batch norm
-/// reorders the arithmetic).
+/// The two plans agree to float32 rounding (folding a batch norm and Winograd
+/// reorder the arithmetic; compared with onnxruntime, outputs agree to about
+/// 1e-6 relative).
 ///
-/// Convolutions run as im2col + OpenBLAS `sgemm` (per image, columns in a
-/// reused per-worker buffer), depthwise convolutions as a direct vectorized
-/// kernel; see the kernel types for the math.
+/// Kernels: convolutions as im2col + OpenBLAS `sgemm` (column tiles sized to
+/// the L2 cache, several images per GEMM on small planes), 3×3 stride-1 convs
+/// by Winograd F(2×2, 3×3), depthwise convs by a direct vectorized kernel,
+/// transposed convs as GEMM + col2im; see each kernel type for the math.
+///
+/// Threads: `threads` workers (default one per processor). While they run
+/// GEMMs side by side, OpenBLAS is set to one thread (`BLAS.singleThreaded`);
+/// a single image alone leaves OpenBLAS its own threads.
 ///
 /// Thread safety: `run` may be called from several threads at once; each call
 /// takes its own scratch buffers from a shared pool.
@@ -33,13 +40,25 @@ public final class Executor: Sendable {
     /// Worker threads per `run`.
     public let threads: Int
     let program: Program
-    private let shapeCache = Mutex<[ShapeKey: ShapeTable]>([:])
+    let constantStore: ConstantStore
+    private let shapeCache = Mutex<[ShapeKey: Prepared]>([:])
     private let workspacePool = Mutex<[Workspace]>([])
+    /// Dead value arrays of the last hooked (whole-batch) run, by element count.
+    private let arrayPool = Mutex<[Int: [[Float]]]>([:])
 
     private struct ShapeKey: Hashable {
         var exact: Bool
         var shapes: [[Int]]
     }
+
+    /// Shapes (and, for the fused plan, the schedule) for one set of input shapes.
+    private struct Prepared: Sendable {
+        var table: ShapeTable
+        var schedule: Schedule?
+    }
+
+    /// Floats per value a chunk aims at (`Schedule`): 2^18 floats = 1 MB, an L2 cache.
+    let chunkBudget: Int
 
     /// Compiles a graph: checks every op is supported (else `AimetError(.unsupported)`
     /// naming node and op), resolves constant inputs, prepares weights. The graph is copied.
@@ -47,11 +66,18 @@ public final class Executor: Sendable {
     ///   - opset: the ONNX opset whose semantics apply where they changed
     ///     (Softmax's axis before 13); graphs built in memory follow opset 17.
     ///   - threads: worker threads per run; 0 = one per processor.
-    public init(graph: Graph, opset: Int = 17, threads: Int = 0) throws {
+    public convenience init(graph: Graph, opset: Int = 17, threads: Int = 0) throws {
+        try self.init(graph: graph, opset: opset, threads: threads, chunkBudget: 1 << 18)
+    }
+
+    /// `chunkBudget`: floats per value a chunk of the batch aims at (tests make it tiny to force many stages).
+    init(graph: Graph, opset: Int, threads: Int, chunkBudget: Int) throws {
         guard threads >= 0 else { throw AimetError.invalid("threads must be >= 0 (0 = one per processor), got \(threads)") }
+        self.chunkBudget = chunkBudget
         self.graph = graph
         self.threads = threads == 0 ? Parallel.processorCount : threads
         program = try Program(graph: graph, opset: opset)
+        constantStore = ConstantStore(program.constants, used: Set(program.fused.steps.flatMap(\.operands)))
     }
 
     /// Compiles a model's graph with the model's opset.
@@ -94,30 +120,36 @@ public final class Executor: Sendable {
         }
         let exact = hook != nil
         let plan = exact ? program.exact : program.fused
-        let table = try shapeTable(exact: exact, plan: plan, inputShapes: shapes)
+        let prepared = try prepare(exact: exact, plan: plan, inputShapes: shapes)
+        let table = prepared.table
         let workspaces = acquireWorkspaces(threads)
         defer { releaseWorkspaces(workspaces) }
         let values: [Int: [Float]]
-        var outputShapes = table.shapes
         let batch = shapes.first?.first ?? 1
-        if !exact && table.separable && (threads > 1 || table.largestPerItem * batch > 1 << 20) {
-            // Chunks of the batch, each run end to end by one worker with single-threaded GEMMs.
-            values = try BLAS.singleThreaded { try runChunked(plan, table, arrays, workspaces) }
-        } else if threads > 1 && batch >= threads {
+        if let schedule = prepared.schedule {
+            // Chunks run in parallel with single-threaded GEMMs; a lone chunk of fewer
+            // items than workers leaves OpenBLAS its own threads.
+            let run = {
+                try Executor.withPointers(arrays) { pointers in
+                    try self.runStaged(schedule, table, inputs: pointers, inputArrays: arrays, workspaces: workspaces)
+                }
+            }
+            values = schedule.parallelChunks || batch >= threads || threads == 1 ? try BLAS.singleThreaded(run) : try run()
+        } else if batch >= threads || threads == 1 {
             // Whole batch, kernels split over the images: single-threaded GEMMs per worker.
             values = try BLAS.singleThreaded {
-                try execute(plan, table.shapes, arrays, workers: threads, workspaces: workspaces, hook: hook, shapesOut: &outputShapes)
+                try execute(plan, table.shapes, arrays, workers: threads, workspaces: workspaces, hook: hook)
             }
         } else {
             // Fewer images than workers: OpenBLAS parallelizes each GEMM itself.
-            values = try execute(plan, table.shapes, arrays, workers: threads, workspaces: workspaces, hook: hook, shapesOut: &outputShapes)
+            values = try execute(plan, table.shapes, arrays, workers: threads, workspaces: workspaces, hook: hook)
         }
         var result: [String: Tensor] = [:]
         for output in program.outputs {
             guard let data = values[output.id] else {
                 throw AimetError(.internalError, "graph output '\(output.name)' was not computed")
             }
-            result[output.name] = Tensor(validShape: outputShapes[output.id], data: data)
+            result[output.name] = Tensor(validShape: table.shapes[output.id], data: data)
         }
         return result
     }
@@ -142,15 +174,23 @@ public final class Executor: Sendable {
 
     // MARK: - Plans and shapes
 
-    private func shapeTable(exact: Bool, plan: Plan, inputShapes: [[Int]]) throws -> ShapeTable {
+    private func prepare(exact: Bool, plan: Plan, inputShapes: [[Int]]) throws -> Prepared {
         let key = ShapeKey(exact: exact, shapes: inputShapes)
-        if let table = shapeCache.withLock({ $0[key] }) { return table }
+        if let prepared = shapeCache.withLock({ $0[key] }) { return prepared }
         let table = try ShapeTable(program: program, plan: plan, inputShapes: inputShapes)
+        let schedule = exact ? nil : Schedule(program: program, plan: plan, table: table, threads: threads,
+                                              budget: chunkBudget)
+        let prepared = Prepared(table: table, schedule: schedule)
         shapeCache.withLock { cache in
             if cache.count >= 32 { cache.removeAll() }
-            cache[key] = table
+            cache[key] = prepared
         }
-        return table
+        return prepared
+    }
+
+    /// The schedule of the fused plan for these input shapes, once a run has made it (tests).
+    func cachedSchedule(for inputShapes: [[Int]]) -> Schedule? {
+        shapeCache.withLock { $0[ShapeKey(exact: false, shapes: inputShapes)]?.schedule }
     }
 
     private func acquireWorkspaces(_ count: Int) -> [Workspace] {
@@ -169,53 +209,18 @@ public final class Executor: Sendable {
 
     // MARK: - Execution
 
-    /// Cuts the batch into chunks and runs each end to end on one worker.
-    private func runChunked(_ plan: Plan, _ table: ShapeTable, _ inputs: [[Float]], _ workspaces: [Workspace]) throws -> [Int: [Float]] {
-        let n = table.shapes[program.inputs[0].id][0]
-        // A chunk's largest value around 1 MB (2^18 floats); at least one chunk per worker.
-        let budget = Int(getenv("TMP_CHUNK").map { String(cString: $0) } ?? "262144")!  // TMP
-        let perChunk = max(1, budget / max(table.largestPerItem, 1))
-        var chunks = max((n + perChunk - 1) / perChunk, min(n, threads))
-        chunks = min(n, (chunks + threads - 1) / threads * threads)
-        let bounds = (0...chunks).map { n * $0 / chunks }
-        var chunkShapes: [Int: [[Int]]] = [:]
-        for c in 0..<chunks { chunkShapes[bounds[c + 1] - bounds[c]] = chunkShapes[bounds[c + 1] - bounds[c]] ?? table.chunk(bounds[c + 1] - bounds[c]) }
-        let results = Mutex<[[Int: [Float]]?]>(Array(repeating: nil, count: chunks))
-        let failure = Mutex<(any Error)?>(nil)
-        let perItem = inputs.enumerated().map { $0.element.count / n }
-        Parallel.forEachItem(chunks, workers: threads) { c, worker in
-            let lo = bounds[c], hi = bounds[c + 1]
-            let slices = inputs.enumerated().map { Array($0.element[lo * perItem[$0.offset] ..< hi * perItem[$0.offset]]) }
-            var ignored: [[Int]] = []
-            do {
-                let values = try execute(plan, chunkShapes[hi - lo]!, slices, workers: 1, workspaces: [workspaces[worker]],
-                                         hook: nil, shapesOut: &ignored)
-                results.withLock { $0[c] = values }
-            } catch {
-                failure.withLock { if $0 == nil { $0 = error } }
-            }
-        }
-        if let error = failure.withLock({ $0 }) { throw error }
-        let parts = results.withLock { $0 }
-        var values: [Int: [Float]] = [:]
-        for output in program.outputs where values[output.id] == nil {
-            var data: [Float] = []
-            data.reserveCapacity(table.shapes[output.id].reduce(1, *))
-            for part in parts {
-                guard let chunk = part?[output.id] else {
-                    throw AimetError(.internalError, "a chunk did not compute '\(output.name)'")
-                }
-                data.append(contentsOf: chunk)
-            }
-            values[output.id] = data
-        }
-        return values
-    }
-
     /// Runs `plan` over whole tensors of the given shapes; returns the graph outputs by id.
     private func execute(_ plan: Plan, _ shapes: [[Int]], _ inputs: [[Float]], workers: Int, workspaces: [Workspace],
-                         hook: ((String, inout Tensor) throws -> Void)?, shapesOut: inout [[Int]]) throws -> [Int: [Float]] {
+                         hook: ((String, inout Tensor) throws -> Void)?) throws -> [Int: [Float]] {
         var values = [[Float]?](repeating: nil, count: program.names.count)
+        // Arrays of values that died in the previous run, reused by size: big
+        // fresh arrays would be new memory, faulted in page by page on every run.
+        var pool = arrayPool.withLock { pool -> [Int: [[Float]]] in
+            defer { pool = [:] }
+            return pool
+        }
+        var owned = [Bool](repeating: false, count: program.names.count)
+        let outputs = Set(program.outputs.map(\.id))
         for c in program.constants { values[c.id] = c.tensor.data }
         for (k, input) in program.inputs.enumerated() {
             values[input.id] = inputs[k]
@@ -236,22 +241,35 @@ public final class Executor: Sendable {
                 let outShape = shapes[step.output]
                 let count = outShape.reduce(1, *)
                 let operandShapes = step.operands.map { shapes[$0] }
-                values[step.output] = try Executor.withPointers(operands) { pointers in
-                    try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                        if let base = buffer.baseAddress {
-                            try step.kernel.run(KernelArgs(inputs: pointers, shapes: operandShapes, output: base, outputShape: outShape,
-                                                           workers: workers, workspaces: workspaces))
+                // (A pooled array still shared with a view or a value the hook kept is
+                // copied on write, so nobody else sees the new contents.)
+                var output = pool[count]?.popLast()
+                try Executor.withPointers(operands) { pointers in
+                    func compute(_ base: UnsafeMutablePointer<Float>) throws {
+                        try step.kernel.run(KernelArgs(inputs: pointers, shapes: operandShapes, output: base, outputShape: outShape,
+                                                       workers: workers, workspaces: workspaces))
+                    }
+                    if output != nil {
+                        try output!.withUnsafeMutableBufferPointer { if let base = $0.baseAddress { try compute(base) } }
+                    } else {
+                        output = try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                            if let base = buffer.baseAddress { try compute(base) }
+                            initialized = count
                         }
-                        initialized = count
                     }
                 }
+                values[step.output] = output
+                owned[step.output] = true
             }
             if let hook { try watch(step.output, &values, shapes, hook) }
-            for v in plan.releases[i] { values[v] = nil }
+            for v in plan.releases[i] {
+                if owned[v] && !outputs.contains(v), let array = values[v] { pool[array.count, default: []].append(array) }
+                values[v] = nil
+            }
         }
+        arrayPool.withLock { $0 = pool }
         var result: [Int: [Float]] = [:]
         for output in program.outputs { result[output.id] = values[output.id] }
-        shapesOut = shapes
         return result
     }
 
@@ -270,7 +288,7 @@ public final class Executor: Sendable {
     }
 
     /// Pointers to the storage of every array, valid inside `body`.
-    private static func withPointers<R>(_ arrays: [[Float]], _ body: ([UnsafePointer<Float>]) throws -> R) throws -> R {
+    static func withPointers<R>(_ arrays: [[Float]], _ body: ([UnsafePointer<Float>]) throws -> R) throws -> R {
         var pointers: [UnsafePointer<Float>] = []
         pointers.reserveCapacity(arrays.count)
         func nest(_ i: Int) throws -> R {

@@ -38,8 +38,16 @@ enum Im2col {
                         if g.strideW == 1 {
                             (cols + (start + vlo)).update(from: src + (vlo + colOffset), count: vhi - vlo)
                         } else {
-                            let s = g.strideW, out = cols + (start + vlo), first = vlo * s + colOffset
-                            for j in 0..<(vhi - vlo) { out[j] = src[first + j * s] }
+                            let s = g.strideW, out = cols + (start + vlo), first = vlo * s + colOffset, n = vhi - vlo
+                            var j = 0
+                            if s == 2 {
+                                // Even lanes of 8-wide loads; the last load must stay inside the row.
+                                while j + 4 <= n && first + 2 * j + 8 <= w {
+                                    out.store4((src + (first + 2 * j)).load8().evenHalf, j)
+                                    j += 4
+                                }
+                            }
+                            while j < n { out[j] = src[first + j * s]; j += 1 }
                         }
                         if vhi < hi { (cols + (start + vhi)).update(repeating: 0, count: hi - vhi) }
                     }

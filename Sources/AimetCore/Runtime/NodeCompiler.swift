@@ -126,6 +126,15 @@ struct NodeCompiler {
             return (try ViewKernel(.identity), [try input(0, "input")])
         case .dropout:
             try requireUnused(node.outputs.dropFirst(), node, "the mask output")
+            // Opset 12+: training_mode (input 2) must be a constant false (or absent).
+            if let name = optional(2) {
+                guard let t = ints[name], t.values.count == 1 else {
+                    throw AimetError.unsupported("\(what): training_mode '\(name)' is not a constant; the executor runs inference only")
+                }
+                guard t.values[0] == 0 else {
+                    throw AimetError.unsupported("\(what): training_mode = 1 (the executor runs inference only)")
+                }
+            }
             return (try ViewKernel(.identity), [try input(0, "data")])
         default:
             throw AimetError.unsupported("\(what): the executor does not run '\(node.op)' nodes")

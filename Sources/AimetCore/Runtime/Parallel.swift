@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Dispatch
 
 /// Static work splitting over a few worker threads (libdispatch's
@@ -50,15 +53,4 @@ enum Parallel {
             }
         }
     }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// Wraps a value that is shared across worker threads by construction (the
-/// workers write disjoint memory, and the value outlives them).
-struct UncheckedSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }

@@ -1,10 +1,15 @@
 /// Unaligned 8-lane float loads and stores for the hand-vectorized kernels
 /// (`SIMD8<Float>` maps to two SSE or one AVX register).
 typealias Float8 = SIMD8<Float>
+/// One SSE register.
+typealias Float4 = SIMD4<Float>
 
 extension UnsafePointer where Pointee == Float {
     @inline(__always) func load8(_ offset: Int = 0) -> Float8 {
         UnsafeRawPointer(self + offset).loadUnaligned(as: Float8.self)
+    }
+    @inline(__always) func load4(_ offset: Int = 0) -> Float4 {
+        UnsafeRawPointer(self + offset).loadUnaligned(as: Float4.self)
     }
     @inline(__always) func load16(_ offset: Int = 0) -> SIMD16<Float> {
         UnsafeRawPointer(self + offset).loadUnaligned(as: SIMD16<Float>.self)
@@ -12,8 +17,14 @@ extension UnsafePointer where Pointee == Float {
 }
 
 extension UnsafeMutablePointer where Pointee == Float {
+    @inline(__always) func load4(_ offset: Int = 0) -> Float4 {
+        UnsafeRawPointer(self + offset).loadUnaligned(as: Float4.self)
+    }
     @inline(__always) func load8(_ offset: Int = 0) -> Float8 {
         UnsafeRawPointer(self + offset).loadUnaligned(as: Float8.self)
+    }
+    @inline(__always) func store4(_ value: Float4, _ offset: Int = 0) {
+        UnsafeMutableRawPointer(self + offset).storeBytes(of: value, as: Float4.self)
     }
     @inline(__always) func store8(_ value: Float8, _ offset: Int = 0) {
         UnsafeMutableRawPointer(self + offset).storeBytes(of: value, as: Float8.self)

@@ -27,6 +27,11 @@ final class ViewKernel: Kernel {
 
     var isView: Bool { true }
 
+    /// The data unchanged (the executor normally shares the buffer instead).
+    func run(_ args: KernelArgs) throws {
+        args.output.update(from: args.inputs[0], count: args.outputShape.reduce(1, *))
+    }
+
     func outputShape(_ shapes: [[Int]]) throws -> [Int] {
         let x = shapes[0]
         switch kind {

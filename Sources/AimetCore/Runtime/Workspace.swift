@@ -3,6 +3,14 @@
 /// grows to the largest request and never shrinks; contents do not survive
 /// a request. Used by one thread at a time (the executor hands them out).
 final class Workspace: @unchecked Sendable {
+    /// Slots 0 and 1 are kernel scratch (im2col columns, GEMM results, padded planes).
+    /// The staged runner keeps a chunk's values in `arenaSlot` and the run's
+    /// full-batch values in `boundarySlot` (of the first workspace).
+    static let arenaSlot = 2
+    static let boundarySlot = 3
+    /// A third kernel scratch slot.
+    static let extraSlot = 4
+
     private var slots: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = []
 
     /// At least `count` floats of slot `slot` (uninitialized; 64-byte aligned).

@@ -1,0 +1,210 @@
+/// AIMET's `Adaround.apply_adaround` on a graph (SPEC §6): learns, layer by
+/// layer in model order, whether each weight rounds up or down.
+///
+/// For each Conv / ConvTranspose / Gemm / MatMul layer with a constant weight
+/// (not shared with another node, not ignored):
+/// 1. its weight encoding from the scheme, fixed (`AdaRoundLayer.weightEncodings`);
+/// 2. its input, for every cached batch, from the model whose earlier layers
+///    already carry their adarounded weights (activations in float), and its
+///    target output from the original float model;
+/// 3. `AdaRoundLayer`: V, soft rounding, the loss with the activation that
+///    follows the layer, Adam, hard rounding; nearest rounding when that is
+///    not beaten on the cached data;
+/// 4. the weight replaced by the chosen dequantized values.
+///
+/// Returns the model with adarounded weights, the weight encodings (AIMET's
+/// JSON, `param_encodings` only) and a report per layer.
+public enum AdaRound {
+    public struct Result: Sendable {
+        public var model: Model
+        public var encodings: EncodingsFile
+        public var report: [AdaRoundLayerReport]
+    }
+
+    /// Called after each layer: (layer name, index, layer count, report).
+    public typealias Progress = (String, Int, Int, AdaRoundLayerReport) -> Void
+
+    /// A layer AdaRound optimises.
+    struct Candidate {
+        var node: Int
+        var weightName: String
+        var biasName: String?
+    }
+
+    /// Runs AdaRound on `model` with the first `parameters.numBatches` batches
+    /// of `inputs` (each batch: graph input name → tensor, batch axis 0).
+    ///
+    /// Throws `.invalidArgument` for no batches, fewer batches than
+    /// `numBatches`, a bitwidth outside 2...16 or an unsupported scheme, and
+    /// `.unknownName` for an ignore-list or override name that is no layer of the model.
+    public static func apply(model: Model, inputs: [[String: Tensor]], parameters: AdaRoundParameters,
+                             progress: Progress? = nil) throws -> Result {
+        try parameters.validate()
+        guard !inputs.isEmpty else {
+            throw AimetError.invalid("AdaRound needs calibration data: the data loader is empty")
+        }
+        guard parameters.numBatches <= inputs.count else {
+            throw AimetError.invalid("AdaRound needs num_batches = \(parameters.numBatches) batches, but the data loader has only \(inputs.count)")
+        }
+        var graph = model.graph
+        try graph.validate()
+        let candidates = findLayers(graph)
+        let (ignored, overrides) = try resolveNames(graph, candidates, parameters)
+        let selected = candidates.filter { !ignored.contains($0.node) }
+        let bitwidths = selected.map { overrides[$0.node] ?? parameters.paramBitwidth }
+        let iterations = parameters.resolvedIterations(bitwidths: bitwidths)
+        let opset = model.onnxOpset ?? exportOpset
+        let floatExecutor = try Executor(graph: graph, opset: opset, threads: parameters.threads)
+        let compiler = try NodeCompiler(graph: graph, opset: opset)
+        let batches = Array(inputs.prefix(parameters.numBatches))
+        var entries: [EncodingsFile.Entry] = []
+        var reports: [AdaRoundLayerReport] = []
+        var changed = false
+
+        for (k, layer) in selected.enumerated() {
+            let node = graph.nodes[layer.node]
+            let weight = graph.params[layer.weightName]!
+            let quantExecutor = changed ? try Executor(graph: graph, opset: opset, threads: parameters.threads) : floatExecutor
+            let (input, target) = try capture(layer: node, batches: batches, quantized: quantExecutor, float: floatExecutor,
+                                              shared: !changed)
+            let rule = parameters.config.paramRule("weight", op: node.op.onnxType)
+            let settings = EncodingSettings(bitwidth: bitwidths[k], symmetric: rule.symmetric,
+                                            strictSymmetric: parameters.config.strictSymmetric,
+                                            unsignedSymmetric: parameters.config.unsignedSymmetric)
+            let encodings: [Encoding]
+            do {
+                encodings = try AdaRoundLayer.weightEncodings(node: node, weight: weight, scheme: parameters.scheme,
+                                                              settings: settings,
+                                                              perChannel: parameters.perChannel ?? rule.perChannel)
+            } catch let error as AimetError {
+                throw AimetError(error.kind, "layer '\(node.name)', weight '\(layer.weightName)': \(error.message)")
+            }
+            let optimiser = try AdaRoundLayer(node: node, weight: weight, bias: layer.biasName.map { graph.params[$0]! },
+                                              input: input, target: target,
+                                              activation: graph.adaRoundActivation(after: layer.node, compiler: compiler),
+                                              encodings: encodings, parameters: parameters)
+            let (rounded, report) = optimiser.run(iterations: iterations, weightName: layer.weightName)
+            graph.params[layer.weightName] = rounded
+            changed = true
+            entries.append(EncodingsFile.Entry(name: layer.weightName, encodings: encodings))
+            reports.append(report)
+            progress?(node.name, k, selected.count, report)
+        }
+        var result = model
+        result.graph = graph
+        return Result(model: result, encodings: EncodingsFile(paramEncodings: entries), report: reports)
+    }
+
+    // MARK: - Layers
+
+    /// The layers AdaRound can optimise, in model order.
+    static func findLayers(_ graph: Graph) -> [Candidate] {
+        let uses = graph.paramUseCounts
+        var found: [Candidate] = []
+        for (i, node) in graph.nodes.enumerated() {
+            guard [.conv, .convTranspose, .gemm, .matMul].contains(node.op), node.inputs.count >= 2,
+                  let weight = graph.params[node.inputs[1]], uses[node.inputs[1]] == 1,
+                  graph.params[node.input] == nil, !graph.constants.contains(node.input) else { continue }
+            var biasName: String?
+            if node.inputs.count > 2, !node.inputs[2].isEmpty {
+                guard let bias = graph.params[node.inputs[2]] else { continue }
+                biasName = node.inputs[2]
+                if node.op == .gemm {
+                    let out = node.int("transB", default: 0) != 0 ? weight.shape.first : weight.shape.last
+                    guard bias.count == 1 || bias.count == out else { continue }
+                }
+            }
+            switch node.op {
+            case .conv, .convTranspose:
+                guard weight.rank == 3 || weight.rank == 4 else { continue }
+            case .gemm:
+                guard weight.rank == 2, node.int("transA", default: 0) == 0 else { continue }
+            default:
+                guard weight.rank == 2 else { continue }
+            }
+            found.append(Candidate(node: i, weightName: node.inputs[1], biasName: biasName))
+        }
+        return found
+    }
+
+    /// Resolves the ignore list and the bitwidth overrides to node indices. A
+    /// name is a node's name, or a layer's weight name, with or without `.weight`.
+    static func resolveNames(_ graph: Graph, _ candidates: [Candidate],
+                             _ parameters: AdaRoundParameters) throws -> (ignored: Set<Int>, overrides: [Int: Int]) {
+        var aliases: [String: Int] = [:]
+        for (i, node) in graph.nodes.enumerated() where !node.name.isEmpty { aliases[node.name] = i }
+        for layer in candidates {
+            aliases[layer.weightName] = layer.node
+            if layer.weightName.hasSuffix(".weight") { aliases[String(layer.weightName.dropLast(7))] = layer.node }
+        }
+        func lookup(_ name: String, _ what: String) throws -> Int {
+            guard let i = aliases[name] else {
+                let known = candidates.prefix(8).map { "'\(graph.nodes[$0.node].name)'" }.joined(separator: ", ")
+                throw AimetError.unknownName("\(what) names '\(name)', which is not a layer of the model (its layers: \(known)\(candidates.count > 8 ? ", ..." : ""))")
+            }
+            return i
+        }
+        var ignored = Set<Int>()
+        for name in parameters.ignore { ignored.insert(try lookup(name, "the ignore list")) }
+        var overrides: [Int: Int] = [:]
+        for (name, bits) in parameters.paramBitwidthOverrides.sorted(by: { $0.key < $1.key }) {
+            overrides[try lookup(name, "the bitwidth override list")] = bits
+        }
+        return (ignored, overrides)
+    }
+
+    // MARK: - Caching activations
+
+    /// Thrown by the capture hook once it has what it needs, to skip the rest of the model.
+    private struct CaptureComplete: Error {}
+
+    /// The layer's input over all batches from `quantized`, and its output
+    /// from `float`, concatenated along axis 0. With `shared` (the two
+    /// executors are one model), one run per batch captures both.
+    static func capture(layer node: Node, batches: [[String: Tensor]], quantized: Executor, float: Executor,
+                        shared: Bool) throws -> (input: Tensor, target: Tensor) {
+        let inputName = node.input, outputName = node.output
+        var inputs: [Tensor] = [], targets: [Tensor] = []
+        for batch in batches {
+            var input: Tensor?, output: Tensor?
+            func run(_ executor: Executor, wantInput: Bool, wantOutput: Bool) throws {
+                do {
+                    _ = try executor.run(batch) { name, tensor in
+                        if wantInput && name == inputName { input = tensor }
+                        if wantOutput && name == outputName { output = tensor }
+                        if (!wantInput || input != nil) && (!wantOutput || output != nil) { throw CaptureComplete() }
+                    }
+                } catch is CaptureComplete {}
+            }
+            if shared {
+                try run(float, wantInput: true, wantOutput: true)
+            } else {
+                try run(quantized, wantInput: true, wantOutput: false)
+                try run(float, wantInput: false, wantOutput: true)
+            }
+            guard let input, let output else {
+                throw AimetError(.internalError, "layer '\(node.name)': its input '\(inputName)' or output '\(outputName)' was not computed")
+            }
+            inputs.append(input)
+            targets.append(output)
+        }
+        return (try concatenate(inputs, "input of layer '\(node.name)'"), try concatenate(targets, "output of layer '\(node.name)'"))
+    }
+
+    /// Tensors of equal non-batch shape, stacked along axis 0.
+    static func concatenate(_ tensors: [Tensor], _ what: String) throws -> Tensor {
+        let first = tensors[0]
+        guard tensors.count > 1 else { return first }
+        var data: [Float] = []
+        data.reserveCapacity(tensors.reduce(0) { $0 + $1.count })
+        var samples = 0
+        for t in tensors {
+            guard t.rank == first.rank, t.shape.dropFirst() == first.shape.dropFirst() else {
+                throw AimetError.shape("the \(what) has shape \(first.shape) in the first batch and \(t.shape) in another; batches must differ only in size")
+            }
+            data.append(contentsOf: t.data)
+            samples += t.shape[0]
+        }
+        return Tensor(validShape: [samples] + Array(first.shape.dropFirst()), data: data)
+    }
+}

@@ -1,0 +1,368 @@
+/// A depthwise convolution (one input channel per group, `M = mult·C` output
+/// channels) on whole images, data NCHW. Direct, with no GEMM: each worker
+/// owns a range of output channels (so no gradient reduction). The cached
+/// input planes are stored zero-bordered (`x̂`, copied once), and for each
+/// channel and image of a step
+///
+///     y[oy][ox]  = Σ_{ky,kx} w[ky][kx] · x̂[oy·sH + ky·dH][ox·sW + kx·dW]
+///     dw[ky][kx] = Σ_{oy,ox} dY[oy][ox] · x̂[oy·sH + ky·dH][ox·sW + kx·dW]
+///
+/// 3×3 windows with stride 1 or 2 run 4 outputs at a time with the 9 taps in
+/// registers (stride 2 takes the even and odd lanes of 8-wide loads); other
+/// windows one tap at a time over whole rows.
+final class DepthwiseEngine: ReconstructionEngine {
+    let geometry: ConvGeometry
+    let channels: Int, outChannels: Int
+    let sampleCount: Int
+    var positionsPerSample: Int { geometry.outCount }
+    var takesPositions: Bool { false }
+    /// The input planes, zero-bordered: `[N, C, paddedRows, paddedCols]`.
+    private let padded: [Float]
+    private let targets: [Float]
+    private let bias: [Float]
+    private let activation: AdaRoundActivation
+    private let workers: Int
+    private let workspaces: [Workspace]
+    private let losses: LossPartials
+    private let fast: Bool
+    private let paddedRows: Int, paddedCols: Int, rowStride: Int
+
+    init(geometry g: ConvGeometry, channels: Int, outChannels: Int, samples: Int,
+         inputs: [Float], targets: [Float], bias: [Float], activation: AdaRoundActivation, workers: Int) {
+        geometry = g
+        self.channels = channels
+        self.outChannels = outChannels
+        sampleCount = samples
+        self.targets = targets
+        self.bias = bias
+        self.activation = activation
+        self.workers = max(1, workers)
+        workspaces = (0..<self.workers).map { _ in Workspace() }
+        losses = LossPartials(self.workers)
+        fast = g.kH == 3 && g.kW == 3 && g.dilationH == 1 && g.dilationW == 1 && (g.strideW == 1 || g.strideW == 2)
+        if fast {
+            let ow4 = (g.outW + 3) / 4 * 4
+            paddedRows = (g.outH - 1) * g.strideH + 3
+            paddedCols = g.strideW == 1 ? ow4 + 2 : 2 * ow4 + 2
+            rowStride = ow4
+        } else {
+            paddedRows = (g.outH - 1) * g.strideH + (g.kH - 1) * g.dilationH + 1
+            paddedCols = (g.outW - 1) * g.strideW + (g.kW - 1) * g.dilationW + 1
+            rowStride = g.outW
+        }
+        let rows = paddedRows, cols = paddedCols, planeSize = rows * cols
+        var planes = [Float](repeating: 0, count: samples * channels * planeSize)
+        planes.withUnsafeMutableBufferPointer { dst in
+            inputs.withUnsafeBufferPointer { src in
+                for plane in 0..<(samples * channels) {
+                    Self.fillPadded(src.baseAddress! + plane * g.inCount, dst.baseAddress! + plane * planeSize, g,
+                                    rows: rows, cols: cols)
+                }
+            }
+        }
+        padded = planes
+    }
+
+    func run(_ indices: UnsafeBufferPointer<Int>, weight: UnsafePointer<Float>,
+             gradient: UnsafeMutablePointer<Float>?, scale: Float) -> Double {
+        let g = geometry, p = g.outCount, kk = g.kernelCount
+        let m = outChannels, c = channels, multiplier = m / c
+        let planeSize = paddedRows * paddedCols
+        let withGradient = gradient != nil
+        let shares = min(workers, m)
+        // Output rows without padding lanes: the epilogue takes a plane at once.
+        let contiguous = rowStride == g.outW
+        losses.reset()
+        padded.withUnsafeBufferPointer { xb in
+            targets.withUnsafeBufferPointer { tb in
+                let x = xb.baseAddress!, t = tb.baseAddress!
+                Parallel.forEach(m, workers: shares) { range, w in
+                    let ws = workspaces[w]
+                    let y = ws.floats(g.outH * rowStride, slot: 1)
+                    let acc = ws.floats(kk, slot: 2)
+                    var loss = 0.0
+                    for o in range {
+                        let act = activation.forChannel(o)
+                        let wo = weight + o * kk
+                        var fastAcc = FastAccumulators()
+                        acc.update(repeating: 0, count: kk)
+                        for b in indices {
+                            let plane = x + (b * c + o / multiplier) * planeSize
+                            if fast { forward3x3(plane, wo, y) } else { forwardGeneric(plane, wo, y) }
+                            let target = t + (b * m + o) * p
+                            if contiguous {
+                                loss += lossEpilogue(y, target, p, bias: bias[o], act, scale: scale, gradient: withGradient)
+                            } else {
+                                for oy in 0..<g.outH {
+                                    let row = y + oy * rowStride
+                                    loss += lossEpilogue(row, target + oy * g.outW, g.outW, bias: bias[o], act,
+                                                         scale: scale, gradient: withGradient)
+                                    if withGradient {
+                                        for j in g.outW..<rowStride { row[j] = 0 }
+                                    }
+                                }
+                            }
+                            guard withGradient else { continue }
+                            if fast {
+                                backward3x3(plane, y, &fastAcc)
+                            } else {
+                                backwardGeneric(plane, y, acc)
+                            }
+                        }
+                        if let gradient {
+                            if fast {
+                                for k in 0..<9 { gradient[o * 9 + k] = fastAcc.total(k) }
+                            } else {
+                                for k in 0..<kk { gradient[o * kk + k] = acc[k] }
+                            }
+                        }
+                    }
+                    losses.add(w, loss)
+                }
+            }
+        }
+        return losses.total
+    }
+
+    /// `padded[r][c] = x[r − padTop][c − padLeft]`, 0 outside the plane.
+    private static func fillPadded(_ x: UnsafePointer<Float>, _ padded: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                                   rows: Int, cols: Int) {
+        let copied = max(0, min(g.inW, cols - g.padLeft))
+        for r in 0..<rows {
+            let iy = r - g.padTop
+            guard iy >= 0 && iy < g.inH && copied > 0 else { continue }
+            (padded + r * cols + g.padLeft).update(from: x + iy * g.inW, count: copied)
+        }
+    }
+
+    // MARK: 3×3
+
+    struct FastAccumulators {
+        var a0 = SIMD4<Float>(), a1 = SIMD4<Float>(), a2 = SIMD4<Float>(), a3 = SIMD4<Float>(), a4 = SIMD4<Float>()
+        var a5 = SIMD4<Float>(), a6 = SIMD4<Float>(), a7 = SIMD4<Float>(), a8 = SIMD4<Float>()
+        func total(_ k: Int) -> Float {
+            switch k {
+            case 0: return a0.sum()
+            case 1: return a1.sum()
+            case 2: return a2.sum()
+            case 3: return a3.sum()
+            case 4: return a4.sum()
+            case 5: return a5.sum()
+            case 6: return a6.sum()
+            case 7: return a7.sum()
+            default: return a8.sum()
+            }
+        }
+    }
+
+    /// The three horizontal taps of 4 outputs at `ox` from one padded row.
+    @inline(__always)
+    private func taps(_ row: UnsafePointer<Float>, _ ox: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+        if geometry.strideW == 1 { return (row.vector4(ox), row.vector4(ox + 1), row.vector4(ox + 2)) }
+        let a = row.load8(2 * ox), b = row.load8(2 * ox + 2)
+        return (a.evenHalf, a.oddHalf, b.evenHalf)
+    }
+
+    private func forward3x3(_ padded: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        let g = geometry, cols = paddedCols
+        let w0 = SIMD4<Float>(repeating: w[0]), w1 = SIMD4<Float>(repeating: w[1]), w2 = SIMD4<Float>(repeating: w[2])
+        let w3 = SIMD4<Float>(repeating: w[3]), w4 = SIMD4<Float>(repeating: w[4]), w5 = SIMD4<Float>(repeating: w[5])
+        let w6 = SIMD4<Float>(repeating: w[6]), w7 = SIMD4<Float>(repeating: w[7]), w8 = SIMD4<Float>(repeating: w[8])
+        for oy in 0..<g.outH {
+            let r0 = padded + oy * g.strideH * cols, r1 = r0 + cols, r2 = r1 + cols
+            let out = y + oy * rowStride
+            var ox = 0
+            while ox < rowStride {
+                let (a0, a1, a2) = taps(r0, ox)
+                let (b0, b1, b2) = taps(r1, ox)
+                let (c0, c1, c2) = taps(r2, ox)
+                var acc = w0 * a0 + w1 * a1 + w2 * a2
+                acc += w3 * b0 + w4 * b1 + w5 * b2
+                acc += w6 * c0 + w7 * c1 + w8 * c2
+                out.storeVector4(acc, ox)
+                ox += 4
+            }
+        }
+    }
+
+    private func backward3x3(_ padded: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<Float>, _ acc: inout FastAccumulators) {
+        let g = geometry, cols = paddedCols
+        var s = acc
+        for oy in 0..<g.outH {
+            let r0 = padded + oy * g.strideH * cols, r1 = r0 + cols, r2 = r1 + cols
+            let d = UnsafePointer(dy + oy * rowStride)
+            var ox = 0
+            while ox < rowStride {
+                let v = d.vector4(ox)
+                let (a0, a1, a2) = taps(r0, ox)
+                let (b0, b1, b2) = taps(r1, ox)
+                let (c0, c1, c2) = taps(r2, ox)
+                s.a0 += v * a0; s.a1 += v * a1; s.a2 += v * a2
+                s.a3 += v * b0; s.a4 += v * b1; s.a5 += v * b2
+                s.a6 += v * c0; s.a7 += v * c1; s.a8 += v * c2
+                ox += 4
+            }
+        }
+        acc = s
+    }
+
+    // MARK: Any window
+
+    private func forwardGeneric(_ padded: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        let g = geometry, cols = paddedCols, ow = g.outW, s = g.strideW
+        y.update(repeating: 0, count: g.outH * ow)
+        for ky in 0..<g.kH {
+            for kx in 0..<g.kW {
+                let wv = w[ky * g.kW + kx]
+                for oy in 0..<g.outH {
+                    let src = padded + (oy * g.strideH + ky * g.dilationH) * cols + kx * g.dilationW
+                    let out = y + oy * ow
+                    if s == 1 {
+                        for ox in 0..<ow { out[ox] += wv * src[ox] }
+                    } else {
+                        for ox in 0..<ow { out[ox] += wv * src[ox * s] }
+                    }
+                }
+            }
+        }
+    }
+
+    private func backwardGeneric(_ padded: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<Float>,
+                                 _ acc: UnsafeMutablePointer<Float>) {
+        let g = geometry, cols = paddedCols, ow = g.outW, s = g.strideW
+        for ky in 0..<g.kH {
+            for kx in 0..<g.kW {
+                var sum: Float = 0
+                for oy in 0..<g.outH {
+                    let src = padded + (oy * g.strideH + ky * g.dilationH) * cols + kx * g.dilationW
+                    let d = dy + oy * ow
+                    for ox in 0..<ow { sum += d[ox] * src[ox * s] }
+                }
+                acc[ky * g.kW + kx] += sum
+            }
+        }
+    }
+}
+
+/// A depthwise convolution (multiplier 1) on sampled output positions, data
+/// NHWC: one position's taps are `kH·kW` contiguous runs of C channels, so
+///
+///     y[c]     = Σ_k wᵀ[k][c] · x[img][tap k][c]
+///     dwᵀ[k][c] += dY[c] · x[img][tap k][c]
+///
+/// vectorize over the channels.
+final class DepthwisePositionsEngine: ReconstructionEngine {
+    let geometry: ConvGeometry
+    let channels: Int
+    let sampleCount: Int
+    var positionsPerSample: Int { geometry.outCount }
+    var takesPositions: Bool { true }
+    private let inputs: [Float]    // [N, inH, inW, C]
+    private let targets: [Float]   // [N, P, C]
+    private let bias: FloatBuffer
+    private let slopes: FloatBuffer?
+    private let activation: AdaRoundActivation
+    private let workers: Int
+    private let workspaces: [Workspace]
+    private let partials: GradientPartials
+    private let losses: LossPartials
+    private let transposed: FloatBuffer
+
+    init(geometry g: ConvGeometry, channels: Int, samples: Int,
+         inputs: [Float], targets: [Float], bias: [Float], activation: AdaRoundActivation, workers: Int) {
+        geometry = g
+        self.channels = channels
+        sampleCount = samples
+        self.inputs = channelsLast(inputs, images: samples, channels: channels, plane: g.inCount)
+        self.targets = channelsLast(targets, images: samples, channels: channels, plane: g.outCount)
+        self.bias = FloatBuffer(bias)
+        if case .prelu(let s) = activation {
+            slopes = FloatBuffer(s.count == 1 ? Array(repeating: s[0], count: channels) : s)
+        } else {
+            slopes = nil
+        }
+        self.activation = activation
+        self.workers = max(1, workers)
+        workspaces = (0..<self.workers).map { _ in Workspace() }
+        partials = GradientPartials(workers: self.workers, count: channels * g.kernelCount)
+        losses = LossPartials(self.workers)
+        transposed = FloatBuffer([Float](repeating: 0, count: channels * g.kernelCount))
+    }
+
+    func run(_ indices: UnsafeBufferPointer<Int>, weight: UnsafePointer<Float>,
+             gradient: UnsafeMutablePointer<Float>?, scale: Float) -> Double {
+        let g = geometry, c = channels, kk = g.kernelCount, p = g.outCount
+        let wt = transposed.pointer
+        for ch in 0..<c { for k in 0..<kk { wt[k * c + ch] = weight[ch * kk + k] } }
+        let total = indices.count
+        let shares = min(workers, max(1, total / 64))
+        let withGradient = gradient != nil
+        let biasPointer = UnsafePointer(bias.pointer), slopePointer = slopes.map { UnsafePointer($0.pointer) }
+        losses.reset()
+        inputs.withUnsafeBufferPointer { xb in
+            targets.withUnsafeBufferPointer { tb in
+                let x = xb.baseAddress!, t = tb.baseAddress!
+                Parallel.forEach(total, workers: shares) { range, w in
+                    let y = workspaces[w].floats(c, slot: 0)
+                    let dW: UnsafeMutablePointer<Float>? = withGradient ? partials.zeroed(w) : nil
+                    var loss = 0.0
+                    for s in range {
+                        let position = indices[s]
+                        let img = position / p, pix = position - img * p
+                        let oy = pix / g.outW, ox = pix - oy * g.outW
+                        let image = x + img * g.inCount * c
+                        y.update(repeating: 0, count: c)
+                        forEachTap(oy, ox) { k, offset in
+                            let src = image + offset, wk = UnsafePointer(wt + k * c)
+                            for ch in 0..<c { y[ch] += wk[ch] * src[ch] }
+                        }
+                        loss += lossEpilogueChannels(y, t + position * c, c, bias: biasPointer, activation,
+                                                     slopes: slopePointer, scale: scale, gradient: withGradient)
+                        if let dW {
+                            forEachTap(oy, ox) { k, offset in
+                                let src = image + offset, dk = dW + k * c
+                                for ch in 0..<c { dk[ch] += y[ch] * src[ch] }
+                            }
+                        }
+                    }
+                    losses.add(w, loss)
+                }
+            }
+        }
+        if let gradient {
+            let sum = partials.buffer(0)
+            partials.sum(shares, into: sum)
+            for ch in 0..<c { for k in 0..<kk { gradient[ch * kk + k] = sum[k * c + ch] } }
+        }
+        return losses.total
+    }
+
+    /// Calls `body(k, offset)` for every tap `k` of output `(oy, ox)` inside the
+    /// input, with the offset of its channel run in the image.
+    @inline(__always)
+    private func forEachTap(_ oy: Int, _ ox: Int, _ body: (Int, Int) -> Void) {
+        let g = geometry, c = channels
+        for ky in 0..<g.kH {
+            let iy = oy * g.strideH - g.padTop + ky * g.dilationH
+            guard iy >= 0 && iy < g.inH else { continue }
+            for kx in 0..<g.kW {
+                let ix = ox * g.strideW - g.padLeft + kx * g.dilationW
+                guard ix >= 0 && ix < g.inW else { continue }
+                body(ky * g.kW + kx, (iy * g.inW + ix) * c)
+            }
+        }
+    }
+}
+
+// Four-lane loads and stores of the 3×3 kernels (one SSE register).
+extension UnsafePointer where Pointee == Float {
+    @inline(__always) fileprivate func vector4(_ offset: Int) -> SIMD4<Float> {
+        UnsafeRawPointer(self + offset).loadUnaligned(as: SIMD4<Float>.self)
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == Float {
+    @inline(__always) fileprivate func storeVector4(_ value: SIMD4<Float>, _ offset: Int) {
+        UnsafeMutableRawPointer(self + offset).storeBytes(of: value, as: SIMD4<Float>.self)
+    }
+}

@@ -1,0 +1,20 @@
+/// The float constants that steps read as operands (Gemm/MatMul weights,
+/// Add/Mul constants, PRelu slopes, Concat pieces), copied once into buffers
+/// whose addresses stay fixed, so runs hand them to kernels without copying.
+final class ConstantStore: @unchecked Sendable {
+    private(set) var pointers: [Int: UnsafePointer<Float>] = [:]
+    private var owned: [UnsafeMutablePointer<Float>] = []
+
+    init(_ constants: [(id: Int, tensor: Tensor)], used: Set<Int>) {
+        for (id, tensor) in constants where used.contains(id) {
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(tensor.count, 1))
+            tensor.data.withUnsafeBufferPointer { if let base = $0.baseAddress { buffer.update(from: base, count: tensor.count) } }
+            owned.append(buffer)
+            pointers[id] = UnsafePointer(buffer)
+        }
+    }
+
+    deinit {
+        for buffer in owned { buffer.deallocate() }
+    }
+}
