@@ -202,6 +202,9 @@ final class RuntimeTests: XCTestCase {
         try convCase(x: [2, 4, 7, 7], w: [6, 2, 3, 3], group: 2, pads: [1, 1, 1, 1], seed: 3)
         try convCase(x: [2, 3, 6, 5], w: [4, 3, 1, 1], bias: false, seed: 5)
         try convCase(x: [2, 3, 6, 5], w: [4, 3, 1, 1], strides: [2, 2], seed: 6)
+        // A single image: the workers share out output channels.
+        try convCase(x: [1, 5, 9, 8], w: [6, 5, 3, 3], strides: [2, 1], pads: [1, 1, 0, 0], seed: 8)
+        try convCase(x: [1, 4, 40, 40], w: [6, 4, 3, 3], seed: 9)
         // 1-D: strides, pads, dilation, groups.
         try convCase(x: [2, 4, 11], w: [6, 2, 3], group: 2, strides: [2], pads: [2, 1], dilations: [2], seed: 7)
     }
@@ -291,6 +294,10 @@ final class RuntimeTests: XCTestCase {
     // MARK: - Gemm, MatMul
 
     func testGemm() throws {
+        // Few rows, many columns: the workers share out columns.
+        let wide = random([2, 300], seed: 69), wideB = random([2000, 300], seed: 68)
+        let gw = single(.gemm, inputs: ["a": wide], params: ["b": wideB], order: ["a", "b"], attributes: ["transB": .int(1)])
+        check(try run(gw, ["a": wide]), try Tensor(shape: [2, 2000], data: refMatMul(wide.data, wideB.data, m: 2, k: 300, n: 2000, transB: true)))
         let a = random([4, 3], seed: 70), b = random([5, 3], seed: 71)
         for (cShape, cSeed) in [([5], UInt64(72)), ([4, 1], 73), ([], 74), ([4, 5], 75)] {
             let c = random(cShape, seed: cSeed)
@@ -315,6 +322,10 @@ final class RuntimeTests: XCTestCase {
         let g = single(.matMul, inputs: ["a": a], params: ["b": b], order: ["a", "b"])
         let rows = refMatMul(a.data, b.data, m: 6, k: 4, n: 5)
         check(try run(g, ["a": a]), try Tensor(shape: [2, 3, 5], data: rows))
+        // Two rows, many columns: the workers share out columns.
+        let aw = random([2, 300], seed: 87), bw = random([300, 2000], seed: 88)
+        let gw = single(.matMul, inputs: ["a": aw], params: ["b": bw], order: ["a", "b"])
+        check(try run(gw, ["a": aw]), try Tensor(shape: [2, 2000], data: refMatMul(aw.data, bw.data, m: 2, k: 300, n: 2000)))
         // Broadcast batches [2, 1, 3, 4] × [5, 4, 2] → [2, 5, 3, 2].
         let a2 = random([2, 1, 3, 4], seed: 82), b2 = random([5, 4, 2], seed: 83)
         let g2 = single(.matMul, inputs: ["a": a2], params: ["b": b2], order: ["a", "b"])

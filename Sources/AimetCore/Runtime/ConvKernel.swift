@@ -13,12 +13,14 @@ import Synchronization
 ///   `DepthwiseConv` kernel per plane.
 /// - 3×3 stride-1 convs with at least 16 input and output channels: Winograd
 ///   F(2×2, 3×3) (`Winograd`), 2.25× fewer multiplies.
-/// - Everything else: per image and group, im2col into a per-worker buffer
-///   (1×1 / stride 1 / no padding reads the input directly) and one `sgemm`
-///   `Y_g[M/group, OH·OW] = W_g[M/group, C/group·kH·kW] × cols`, then the
+/// - Everything else: per image, group and column tile (sized to the L2
+///   cache), im2col into a per-worker buffer (1×1 / stride 1 / no padding
+///   reads the input directly) and one `sgemm`
+///   `Y_g[M/group, tile] = W_g[M/group, C/group·kH·kW] × cols`, then the
 ///   epilogue row by row while it is in cache. When an output plane is small
 ///   (< 256 pixels) several images share one GEMM: their columns sit side by
-///   side, and the result is scattered back per image.
+///   side, and the result is scattered back per image. With fewer work items
+///   than workers (a single image), the output channels are shared out too.
 final class ConvKernel: Kernel {
     let nodeName: String
     let window: WindowAttributes
@@ -118,9 +120,10 @@ final class ConvKernel: Kernel {
             runDepthwise(args.inputs[0], g, n, args.output, act, fusedResidual, args.workers, args.workspaces)
         } else if usesWinograd && Winograd.suits(g, inChannels: inPerGroup, outChannels: outChannels, groups: groups) {
             let x = args.inputs[0], y = args.output
+            let blocking = Winograd.Blocking(images: n, channels: inPerGroup, outChannels: outChannels, g, workers: args.workers)
             winogradWeights().withUnsafeBufferPointer { ub in
-                Parallel.forEach(n, workers: args.workers) { images, worker in
-                    Winograd.run(x, images: images, channels: inPerGroup, g, u: ub.baseAddress!, outChannels: outChannels,
+                Parallel.forEach(blocking.count, workers: args.workers) { blocks, worker in
+                    Winograd.run(x, blocking, blocks: blocks, channels: inPerGroup, g, u: ub.baseAddress!, outChannels: outChannels,
                                  bias: bias, activation: act, residual: fusedResidual, into: y, workspace: args.workspaces[worker])
                 }
             }
@@ -160,47 +163,52 @@ final class ConvKernel: Kernel {
         let k = inPerGroup * g.kernelCount
         let ohw = g.outCount, hw = g.inCount
         let pointwise = g.isPointwise
-        // Column tiles whose columns (k rows) and results (mg rows) fit in about 512 KB
-        // of L2, so im2col, GEMM and epilogue pass through cache; equal tiles, multiples of 16.
-        let tileCount = max(1, ohw * (k + mg) / (1 << 17))
-        let tile = min(ohw, ((ohw + tileCount - 1) / tileCount + 15) / 16 * 16)
         // Small planes: several images per GEMM, for enough columns.
         let perGEMM = groups == 1 && ohw < 256 ? max(1, min(256 / max(ohw, 1), 1 << 22 / max(k * ohw, 1))) : 1
         let blocks = (n + perGEMM - 1) / perGEMM
+        // One image at a time: column tiles whose columns (k rows) and results (mg rows) fit
+        // in about 512 KB of L2, so im2col, GEMM and epilogue pass through cache; equal
+        // tiles, multiples of 16.
+        let tileCount = perGEMM == 1 ? max(1, ohw * (k + mg) / (1 << 17)) : 1
+        let tile = min(ohw, ((ohw + tileCount - 1) / tileCount + 15) / 16 * 16)
+        let tiles = (ohw + tile - 1) / tile
+        // Work items: image blocks × groups × tiles, image-major (a worker keeps whole
+        // images when there are enough); with fewer items than workers, the output rows
+        // of each item are shared out too.
+        let perBlock = perGEMM == 1 ? groups * tiles : 1
+        let items = blocks * perBlock
+        let parts = items >= workers ? 1 : max(1, min(mg, workers / items))
         weights.withUnsafeBufferPointer { wb in
             let w = wb.baseAddress!
-            Parallel.forEach(blocks, workers: workers) { range, worker in
+            Parallel.forEach(items * parts, workers: workers) { range, worker in
                 let ws = workspaces[worker]
-                for block in range {
+                for item in range {
+                    let part = item % parts, block = item / parts / perBlock, within = item / parts % perBlock
+                    let rows = (mg * part / parts)..<(mg * (part + 1) / parts)
                     let first = block * perGEMM, count = min(perGEMM, n - first)
-                    if count == 1 {
-                        // One image, tile by tile: the GEMM writes straight into the output.
-                        for grp in 0..<groups {
-                            let xg = x + (first * c + grp * inPerGroup) * hw
-                            let yg = y + (first * m + grp * mg) * ohw
-                            var p0 = 0
-                            while p0 < ohw {
-                                let p1 = min(ohw, p0 + tile), width = p1 - p0
-                                let cols: UnsafePointer<Float>, ldb: Int
-                                if pointwise {
-                                    cols = xg + p0
-                                    ldb = hw
-                                } else {
-                                    let buffer = ws.floats(k * width)
-                                    Im2col.pack(xg, channels: inPerGroup, g, pixels: p0..<p1, into: buffer, rowStride: width)
-                                    cols = UnsafePointer(buffer)
-                                    ldb = width
-                                }
-                                BLAS.sgemm(m: mg, n: width, k: k, a: w + grp * mg * k, lda: k, b: cols, ldb: ldb, c: yg + p0, ldc: ohw)
-                                for o in 0..<mg {
-                                    let offset = (first * m + grp * mg + o) * ohw + p0
-                                    act.apply(y + offset, width, bias: bias[grp * mg + o], residual: residual.map { $0 + offset })
-                                }
-                                p0 = p1
-                            }
+                    if perGEMM == 1 {
+                        // One image, one group, one column tile: the GEMM writes straight into the output.
+                        let grp = within / tiles, p0 = within % tiles * tile, p1 = min(ohw, p0 + tile), width = p1 - p0
+                        let xg = x + (first * c + grp * inPerGroup) * hw
+                        let yg = y + (first * m + grp * mg) * ohw
+                        let cols: UnsafePointer<Float>, ldb: Int
+                        if pointwise {
+                            cols = xg + p0
+                            ldb = hw
+                        } else {
+                            let buffer = ws.floats(k * width)
+                            Im2col.pack(xg, channels: inPerGroup, g, pixels: p0..<p1, into: buffer, rowStride: width)
+                            cols = UnsafePointer(buffer)
+                            ldb = width
+                        }
+                        BLAS.sgemm(m: rows.count, n: width, k: k, a: w + (grp * mg + rows.lowerBound) * k, lda: k, b: cols, ldb: ldb,
+                                   c: yg + (rows.lowerBound * ohw + p0), ldc: ohw)
+                        for o in rows {
+                            let offset = (first * m + grp * mg + o) * ohw + p0
+                            act.apply(y + offset, width, bias: bias[grp * mg + o], residual: residual.map { $0 + offset })
                         }
                     } else {
-                        // Several images (groups == 1): columns side by side, then scatter.
+                        // Several images (groups == 1): columns side by side, then scattered back.
                         let width = count * ohw
                         let cols = ws.floats(k * width, slot: 0)
                         for j in 0..<count {
@@ -211,12 +219,13 @@ final class ConvKernel: Kernel {
                                 Im2col.pack(xi, channels: c, g, pixels: 0..<ohw, into: cols + j * ohw, rowStride: width)
                             }
                         }
-                        let result = ws.floats(m * width, slot: 1)
-                        BLAS.sgemm(m: m, n: width, k: k, a: w, lda: k, b: cols, ldb: width, c: result, ldc: width)
+                        let result = ws.floats(rows.count * width, slot: 1)
+                        BLAS.sgemm(m: rows.count, n: width, k: k, a: w + rows.lowerBound * k, lda: k, b: cols, ldb: width,
+                                   c: result, ldc: width)
                         for j in 0..<count {
-                            for o in 0..<m {
+                            for o in rows {
                                 let offset = ((first + j) * m + o) * ohw
-                                act.apply(result + (o * width + j * ohw), to: y + offset, ohw, bias: bias[o],
+                                act.apply(result + ((o - rows.lowerBound) * width + j * ohw), to: y + offset, ohw, bias: bias[o],
                                           residual: residual.map { $0 + offset })
                             }
                         }

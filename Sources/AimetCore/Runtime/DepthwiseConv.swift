@@ -7,9 +7,12 @@
 /// or 2 (MobileNet's) first copy the plane into a zero-bordered scratch plane
 /// (for stride 2 split into even and odd columns), then run 4 outputs (one
 /// SSE register) at a time with no bounds checks: 9 vector multiply-adds
-/// from three padded rows, the 9 weights held in registers. Other windows accumulate one tap at a
-/// time over whole rows. The epilogue (bias, residual, activation) runs once
-/// over the finished plane.
+/// from three padded rows, the 9 weights held in registers. Other windows
+/// accumulate one tap at a time over whole rows. The epilogue (bias,
+/// residual, activation) runs once over the finished plane.
+///
+/// Use: `prepare` the scratch once for a geometry, then call `plane` for each
+/// plane of that geometry (it rewrites only the positions holding input).
 enum DepthwiseConv {
     /// Scratch floats `plane` needs for this geometry.
     static func scratchCount(_ g: ConvGeometry) -> Int {
@@ -35,6 +38,8 @@ enum DepthwiseConv {
         while j < n { dst[j] = src[j]; j += 1 }
     }
 
+    /// One output plane `y` (`g.outH × g.outW`) from one input plane `x` and its
+    /// `kH·kW` weights `w`; `scratch` holds `scratchCount(g)` floats, `prepare`d.
     static func plane(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: ConvGeometry,
                       _ y: UnsafeMutablePointer<Float>, bias: Float, activation: Activation,
                       residual: UnsafePointer<Float>?, scratch: UnsafeMutablePointer<Float>) {

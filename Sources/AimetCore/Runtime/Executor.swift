@@ -28,9 +28,10 @@ import Synchronization
 /// by Winograd F(2×2, 3×3), depthwise convs by a direct vectorized kernel,
 /// transposed convs as GEMM + col2im; see each kernel type for the math.
 ///
-/// Threads: `threads` workers (default one per processor). While they run
-/// GEMMs side by side, OpenBLAS is set to one thread (`BLAS.singleThreaded`);
-/// a single image alone leaves OpenBLAS its own threads.
+/// Threads: `threads` workers (default one per processor) share out each
+/// kernel's work (chunks of the batch, images, column tiles, output channels,
+/// Winograd blocks); OpenBLAS is set to one thread while a run lasts
+/// (`BLAS.singleThreaded`).
 ///
 /// Thread safety: `run` may be called from several threads at once; each call
 /// takes its own scratch buffers from a shared pool.
@@ -124,25 +125,15 @@ public final class Executor: Sendable {
         let table = prepared.table
         let workspaces = acquireWorkspaces(threads)
         defer { releaseWorkspaces(workspaces) }
-        let values: [Int: [Float]]
-        let batch = shapes.first?.first ?? 1
-        if let schedule = prepared.schedule {
-            // Chunks run in parallel with single-threaded GEMMs; a lone chunk of fewer
-            // items than workers leaves OpenBLAS its own threads.
-            let run = {
-                try Executor.withPointers(arrays) { pointers in
+        // The workers share out every kernel's work themselves, each calling
+        // single-threaded GEMMs (faster than OpenBLAS's threads under ours).
+        let values: [Int: [Float]] = try BLAS.singleThreaded {
+            if let schedule = prepared.schedule {
+                return try Executor.withPointers(arrays) { pointers in
                     try self.runStaged(schedule, table, inputs: pointers, inputArrays: arrays, workspaces: workspaces)
                 }
             }
-            values = schedule.parallelChunks || batch >= threads || threads == 1 ? try BLAS.singleThreaded(run) : try run()
-        } else if batch >= threads || threads == 1 {
-            // Whole batch, kernels split over the images: single-threaded GEMMs per worker.
-            values = try BLAS.singleThreaded {
-                try execute(plan, table.shapes, arrays, workers: threads, workspaces: workspaces, hook: hook)
-            }
-        } else {
-            // Fewer images than workers: OpenBLAS parallelizes each GEMM itself.
-            values = try execute(plan, table.shapes, arrays, workers: threads, workspaces: workspaces, hook: hook)
+            return try execute(plan, table.shapes, arrays, workers: threads, workspaces: workspaces, hook: hook)
         }
         var result: [String: Tensor] = [:]
         for output in program.outputs {

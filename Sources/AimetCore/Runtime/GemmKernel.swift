@@ -1,7 +1,7 @@
 /// ONNX Gemm: `Y[M, N] = alpha · A' · B' + beta · C`, with `A' = transA ? Aᵀ : A`
 /// (`[M, K]`), `B' = transB ? Bᵀ : B` (`[K, N]`) and `C` (optional)
 /// broadcast unidirectionally to `[M, N]`. One `sgemm`; with several workers
-/// the rows of Y are split between them.
+/// the rows of Y are split between them (its columns when there are few rows).
 final class GemmKernel: Kernel {
     let alpha: Float
     let beta: Float
@@ -50,11 +50,20 @@ final class GemmKernel: Kernel {
             }
             if beta != 1 { for i in 0..<(m * n) { y[i] *= beta } }
         }
-        let workers = m >= 64 && m * n * k >= 1 << 20 ? args.workers : 1
-        Parallel.forEach(m, workers: workers) { rows, _ in
-            let rowA = transA ? a + rows.lowerBound : a + rows.lowerBound * lda
-            BLAS.sgemm(transA: transA, transB: transB, m: rows.count, n: n, k: k, alpha: alpha,
-                       a: rowA, lda: lda, b: b, ldb: ldb, beta: hasC ? 1 : 0, c: y + rows.lowerBound * n, ldc: n)
+        // Workers take rows of Y, or (few rows) columns.
+        let workers = m * n * k >= 1 << 20 ? args.workers : 1
+        if m >= 16 * workers {
+            Parallel.forEach(m, workers: workers) { rows, _ in
+                let rowA = transA ? a + rows.lowerBound : a + rows.lowerBound * lda
+                BLAS.sgemm(transA: transA, transB: transB, m: rows.count, n: n, k: k, alpha: alpha,
+                           a: rowA, lda: lda, b: b, ldb: ldb, beta: hasC ? 1 : 0, c: y + rows.lowerBound * n, ldc: n)
+            }
+        } else {
+            Parallel.forEach(n, workers: workers) { cols, _ in
+                let colB = transB ? b + cols.lowerBound * ldb : b + cols.lowerBound
+                BLAS.sgemm(transA: transA, transB: transB, m: m, n: cols.count, k: k, alpha: alpha,
+                           a: a, lda: lda, b: colB, ldb: ldb, beta: hasC ? 1 : 0, c: y + cols.lowerBound, ldc: n)
+            }
         }
     }
 

@@ -26,10 +26,17 @@ final class MatMulKernel: Kernel {
         if bItems == 1 {
             // B is one matrix: all of A's rows in one GEMM.
             let rows = aBatch.reduce(1, *) * m
-            let workers = rows >= 64 && rows * n * k >= 1 << 20 ? args.workers : 1
-            Parallel.forEach(rows, workers: workers) { r, _ in
-                BLAS.sgemm(m: r.count, n: n, k: k, a: pa + r.lowerBound * k, lda: k, b: pb, ldb: n,
-                           c: y + r.lowerBound * n, ldc: n)
+            let workers = rows * n * k >= 1 << 20 ? args.workers : 1
+            if rows >= 16 * workers {
+                Parallel.forEach(rows, workers: workers) { r, _ in
+                    BLAS.sgemm(m: r.count, n: n, k: k, a: pa + r.lowerBound * k, lda: k, b: pb, ldb: n,
+                               c: y + r.lowerBound * n, ldc: n)
+                }
+            } else {
+                Parallel.forEach(n, workers: workers) { cols, _ in
+                    BLAS.sgemm(m: rows, n: cols.count, k: k, a: pa, lda: k, b: pb + cols.lowerBound, ldb: n,
+                               c: y + cols.lowerBound, ldc: n)
+                }
             }
             return
         }

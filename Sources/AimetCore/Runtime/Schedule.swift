@@ -48,8 +48,6 @@ struct Schedule: Sendable {
     var boundarySize: Int
     /// Floats per batch item of batched values (so chunk `lo..<hi` starts at `lo · perItem`); 0 otherwise.
     var perItem: [Int]
-    /// Whether any stage runs several chunks in parallel (then GEMMs are single-threaded).
-    var parallelChunks: Bool
 
     init(program: Program, plan: Plan, table: ShapeTable, threads: Int, budget: Int) {
         let steps = plan.steps
@@ -153,6 +151,5 @@ struct Schedule: Sendable {
         self.homes = homes
         self.boundarySize = boundary.size
         self.perItem = perItem
-        self.parallelChunks = chunked
     }
 }

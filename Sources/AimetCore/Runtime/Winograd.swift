@@ -14,8 +14,8 @@
 /// 16 multiplies per tile and channel pair instead of 36: 2.25× fewer flops
 /// than im2col + GEMM, with errors of the same order as direct summation.
 ///
-/// Tiles go through in blocks sized so the transformed inputs and products
-/// (16·(C + M) floats per tile) stay near the caches. The transforms run on 4
+/// Tiles go through in blocks (`Blocking`), which are also what the workers
+/// share out. The transforms run on 4
 /// tiles at once (one SSE register): the input tile columns of 4 neighbouring tiles
 /// are the even/odd lanes of two 8-wide loads from a zero-bordered copy of
 /// the input rows; the output transform adds bias and residual, applies the
@@ -53,69 +53,99 @@ enum Winograd {
             && groups == 1 && inChannels >= 16 && outChannels >= 16 && g.outH >= 2 && g.outW >= 2
     }
 
-    /// Computes images `images` of `y = act(conv(x) + bias + residual)`.
+    /// How the tiles of `n` images go through in blocks: whole images per
+    /// block (small planes) or equal runs of tile rows of one image. Blocks
+    /// hold about 3 MB of transformed inputs and products (16·(C + M) floats
+    /// per tile, 128 to 1024 tiles; on resnet18 block sizes from 64 to 1024
+    /// tiles were within 3%), and there are at least as many blocks as workers
+    /// when the images allow (a single image is cut into row blocks).
+    struct Blocking {
+        let imagesPerBlock: Int
+        let rowsPerBlock: Int
+        let imageBlocks: Int
+        let rowBlocks: Int
+        let images: Int
+        let tileRows: Int
+
+        init(images n: Int, channels c: Int, outChannels m: Int, _ g: ConvGeometry, workers: Int) {
+            let th = (g.outH + 1) / 2, tw = (g.outW + 1) / 2
+            let tilesPerImage = th * tw
+            let target = min(1024, max(128, 49_152 / (c + m)))
+            var perBlock = tilesPerImage >= target ? 1 : max(1, target / tilesPerImage)
+            var rowBlocks = tilesPerImage >= target ? (tilesPerImage + target - 1) / target : 1
+            if (n + perBlock - 1) / perBlock * rowBlocks < workers {
+                perBlock = max(1, n / workers)
+                let imageBlocks = (n + perBlock - 1) / perBlock
+                if imageBlocks * rowBlocks < workers { rowBlocks = min(th, (workers + imageBlocks - 1) / imageBlocks) }
+            }
+            let rowsPerBlock = (th + rowBlocks - 1) / rowBlocks
+            imagesPerBlock = perBlock
+            self.rowsPerBlock = rowsPerBlock
+            self.rowBlocks = (th + rowsPerBlock - 1) / rowsPerBlock
+            imageBlocks = (n + perBlock - 1) / perBlock
+            images = n
+            tileRows = th
+        }
+
+        var count: Int { imageBlocks * rowBlocks }
+
+        /// The images and tile rows of block `i`.
+        func block(_ i: Int) -> (images: Range<Int>, rows: Range<Int>) {
+            let ib = i / rowBlocks, rb = i % rowBlocks
+            let first = ib * imagesPerBlock, ty0 = rb * rowsPerBlock
+            return (first..<min(images, first + imagesPerBlock), ty0..<min(tileRows, ty0 + rowsPerBlock))
+        }
+    }
+
+    /// Computes blocks `blocks` of `y = act(conv(x) + bias + residual)`.
     ///
     /// Tiles are numbered row by row without padding (`ty·tw + tx`, images one
     /// after another). A transform handles 4 neighbouring tiles of one tile
     /// row; the last group of a row may spill up to 3 lanes into the next
     /// tiles, which are written (correctly) later — channels go outermost so
     /// that holds across images — or into slack at the end of each ξ's block.
-    static func run(_ x: UnsafePointer<Float>, images: Range<Int>, channels c: Int, _ g: ConvGeometry,
+    static func run(_ x: UnsafePointer<Float>, _ blocking: Blocking, blocks: Range<Int>, channels c: Int, _ g: ConvGeometry,
                     u: UnsafePointer<Float>, outChannels m: Int, bias: [Float], activation: Activation,
                     residual: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, workspace: Workspace) {
         let oh = g.outH, ow = g.outW
-        let th = (oh + 1) / 2, tw = (ow + 1) / 2
-        let tilesPerImage = th * tw
-        // Tiles per block: 16·(C + M)·tiles·4 bytes around 3 MB, within [128, 1024]
-        // (measured on resnet18: block sizes from 64 to 1024 tiles are within 3%);
-        // whole images per block, or equal runs of tile rows of one image.
-        let target = min(1024, max(128, 49_152 / (c + m)))
-        let imagesPerBlock = tilesPerImage >= target ? 1 : max(1, target / tilesPerImage)
-        let rowBlocks = tilesPerImage >= target ? (tilesPerImage + target - 1) / target : 1
-        let rowsPerBlock = (th + rowBlocks - 1) / rowBlocks
+        let tw = (ow + 1) / 2
         let tw4 = (tw + 3) / 4 * 4
         let padCols = 2 * tw4 + 2
-        let padRows = 2 * rowsPerBlock + 2
-        let maxTiles = imagesPerBlock * rowsPerBlock * tw
+        let padRows = 2 * blocking.rowsPerBlock + 2
+        let maxTiles = blocking.imagesPerBlock * blocking.rowsPerBlock * tw
         let strideV = c * maxTiles + 4, strideM = m * maxTiles + 4
         let v = workspace.floats(16 * strideV, slot: 0)
         let product = workspace.floats(16 * strideM, slot: 1)
         let padded = workspace.floats(padRows * padCols, slot: Workspace.extraSlot)
-        var first = images.lowerBound
-        while first < images.upperBound {
-            let last = min(images.upperBound, first + imagesPerBlock)
-            var ty0 = 0
-            while ty0 < th {
-                let ty1 = min(th, ty0 + rowsPerBlock)
-                let rows = ty1 - ty0
-                let tiles = (last - first) * rows * tw
-                // Input transform into V[ξ][c][tile] (ξ stride `strideV`).
-                for ch in 0..<c {
-                    for image in first..<last {
-                        padRowsCopy(x + (image * c + ch) * g.inCount, g, firstRow: 2 * ty0 - g.padTop,
-                                    rows: 2 * rows + 2, into: padded, cols: padCols)
-                        inputTransform(padded, cols: padCols, tileRows: rows, tw: tw,
-                                       into: v + (ch * tiles + (image - first) * rows * tw), stride: strideV)
-                    }
+        for b in blocks {
+            let (images, tileRows) = blocking.block(b)
+            let first = images.lowerBound, ty0 = tileRows.lowerBound
+            let rows = tileRows.count
+            let tiles = images.count * rows * tw
+            // Input transform into V[ξ][c][tile] (ξ stride `strideV`).
+            for ch in 0..<c {
+                for image in images {
+                    padRowsCopy(x + (image * c + ch) * g.inCount, g, firstRow: 2 * ty0 - g.padTop,
+                                rows: 2 * rows + 2, into: padded, cols: padCols)
+                    inputTransform(padded, cols: padCols, tileRows: rows, tw: tw,
+                                   into: v + (ch * tiles + (image - first) * rows * tw), stride: strideV)
                 }
-                // 16 GEMMs.
-                for xi in 0..<16 {
-                    BLAS.sgemm(m: m, n: tiles, k: c, a: u + xi * m * c, lda: c, b: v + xi * strideV, ldb: tiles,
-                               c: product + xi * strideM, ldc: tiles)
-                }
-                // Output transform with the epilogue.
-                for image in first..<last {
-                    let tileBase = (image - first) * rows * tw
-                    for o in 0..<m {
-                        let plane = (image * m + o) * g.outCount
-                        outputTransform(product + (o * tiles + tileBase), stride: strideM, tileRows: ty0..<ty1, tw: tw,
-                                        oh: oh, ow: ow, bias: bias[o], activation: activation,
-                                        residual: residual.map { $0 + plane }, into: y + plane)
-                    }
-                }
-                ty0 = ty1
             }
-            first = last
+            // 16 GEMMs.
+            for xi in 0..<16 {
+                BLAS.sgemm(m: m, n: tiles, k: c, a: u + xi * m * c, lda: c, b: v + xi * strideV, ldb: tiles,
+                           c: product + xi * strideM, ldc: tiles)
+            }
+            // Output transform with the epilogue.
+            for image in images {
+                let tileBase = (image - first) * rows * tw
+                for o in 0..<m {
+                    let plane = (image * m + o) * g.outCount
+                    outputTransform(product + (o * tiles + tileBase), stride: strideM, tileRows: tileRows, tw: tw,
+                                    oh: oh, ow: ow, bias: bias[o], activation: activation,
+                                    residual: residual.map { $0 + plane }, into: y + plane)
+                }
+            }
         }
     }
 
