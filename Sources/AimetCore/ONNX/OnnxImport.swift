@@ -144,17 +144,7 @@ extension Onnx_TensorProto {
         case T.int8.rawValue, T.uint8.rawValue, T.bool.rawValue: width = 1
         default: return nil
         }
-        if dataLocation == .external {
-            throw AimetError.unsupported("tensor '\(name)' keeps its data in an external file; aimetcle reads self-contained models (re-save it with onnx.save_model(model, path, save_as_external_data=False))")
-        }
-        guard dims.allSatisfy({ $0 >= 0 }) else { throw AimetError.format("tensor '\(name)' has a negative dimension \(dims)") }
-        let shape = dims.map { Int($0) }
-        var count = 1
-        for d in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: d)
-            guard !overflow, product < 1 << 40 else { throw AimetError.format("tensor '\(name)' has an impossible shape \(dims)") }
-            count = product
-        }
+        let (shape, count) = try checkedShape()
         var values: [Int]
         if hasRawData {
             guard rawData.count == count * width else {
@@ -180,9 +170,9 @@ extension Onnx_TensorProto {
         return IntTensor(shape: shape, values: values)
     }
 
-    /// The values of a float32 tensor, nil for other element types.
-    func floatTensor() throws -> Tensor? {
-        guard dataType == Int32(Onnx_TensorProto.DataType.float.rawValue) else { return nil }
+    /// The shape and element count of a tensor stored in this file, or why
+    /// the library cannot read it (external data, impossible dimensions).
+    private func checkedShape() throws -> (shape: [Int], count: Int) {
         if dataLocation == .external {
             throw AimetError.unsupported("tensor '\(name)' keeps its data in an external file; aimetcle reads self-contained models (re-save it with onnx.save_model(model, path, save_as_external_data=False))")
         }
@@ -194,6 +184,13 @@ extension Onnx_TensorProto {
             guard !overflow, product < 1 << 40 else { throw AimetError.format("tensor '\(name)' has an impossible shape \(dims)") }
             count = product
         }
+        return (shape, count)
+    }
+
+    /// The values of a float32 tensor, nil for other element types.
+    func floatTensor() throws -> Tensor? {
+        guard dataType == Int32(Onnx_TensorProto.DataType.float.rawValue) else { return nil }
+        let (shape, count) = try checkedShape()
         let values: [Float]
         if hasRawData {
             guard rawData.count == count * 4 else {

@@ -66,7 +66,7 @@ public final class QuantSim {
         self.options = options
         executor = try Executor(graph: simulated.graph, opset: model.onnxOpset ?? 17)
         placeParamQuantizers()
-        placeActivationQuantizers()
+        try placeActivationQuantizers()
         try computeParamEncodings()
     }
 
@@ -99,7 +99,7 @@ public final class QuantSim {
         }
     }
 
-    private func placeActivationQuantizers() {
+    private func placeActivationQuantizers() throws {
         let graph = model.graph, config = options.config
         let consumers = graph.consumers
         var quantized = Set<String>()
@@ -142,7 +142,7 @@ public final class QuantSim {
                 settings: EncodingSettings(bitwidth: options.activationBitwidth, symmetric: symmetric[name] ?? false,
                                            strictSymmetric: config.strictSymmetric,
                                            unsignedSymmetric: config.unsignedSymmetric),
-                analyzer: try! EncodingAnalyzer(scheme: options.scheme))
+                analyzer: try EncodingAnalyzer(scheme: options.scheme))
         }
     }
 

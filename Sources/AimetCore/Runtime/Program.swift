@@ -97,14 +97,14 @@ struct Program: Sendable {
         var absorbed = Set<Int>()
         for (i, node) in nodes.enumerated() {
             guard let (kernel, operands) = kernels[i], !absorbed.contains(i) else { continue }
-            if node.op == .conv, kernel is ConvKernel {
+            if node.op == .conv, let conv = kernel as? ConvKernel {
                 var chain = [node.op.onnxType]
                 var value = node.output, last = i
                 var batchNorm: BatchNormKernel?
                 var residual: String?
                 var act = Activation.none
                 if let j = soleConsumer(value), !absorbed.contains(j), nodes[j].op == .batchNormalization, nodes[j].input == value,
-                   let bn = kernels[j]?.kernel as? BatchNormKernel, bn.scale.count == (kernel as! ConvKernel).outChannels {
+                   let bn = kernels[j]?.kernel as? BatchNormKernel, bn.scale.count == conv.outChannels {
                     batchNorm = bn
                     value = nodes[j].output; last = j; absorbed.insert(j); chain.append("BatchNormalization")
                 }

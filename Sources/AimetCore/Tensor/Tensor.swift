@@ -27,8 +27,10 @@ public struct Tensor: Equatable, Sendable {
     }
 
     /// A tensor of `shape` filled with `value`.
-    public init(shape: [Int], repeating value: Float = 0) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension")
+    public init(shape: [Int], repeating value: Float = 0) throws {
+        guard shape.allSatisfy({ $0 >= 0 }) else {
+            throw AimetError.shape("negative dimension in shape \(shape)")
+        }
         self.shape = shape
         self.data = [Float](repeating: value, count: shape.reduce(1, *))
     }
