@@ -79,9 +79,12 @@ public enum AdaRound {
             } catch let error as AimetError {
                 throw AimetError(error.kind, "layer '\(node.name)', weight '\(layer.weightName)': \(error.message)")
             }
+            var activation = graph.adaRoundActivation(after: layer.node, compiler: compiler)
+            if case .prelu(let slopes) = activation, slopes.count != 1, slopes.count != outputChannels(node, weight) {
+                activation = .none  // a PRelu broadcasting along another axis: not a per-channel activation
+            }
             let optimiser = try AdaRoundLayer(node: node, weight: weight, bias: layer.biasName.map { graph.params[$0]! },
-                                              input: input, target: target,
-                                              activation: graph.adaRoundActivation(after: layer.node, compiler: compiler),
+                                              input: input, target: target, activation: activation,
                                               encodings: encodings, parameters: parameters)
             let (rounded, report) = optimiser.run(iterations: iterations, weightName: layer.weightName)
             graph.params[layer.weightName] = rounded
@@ -96,6 +99,16 @@ public enum AdaRound {
     }
 
     // MARK: - Layers
+
+    /// The output channels of a layer (the activation's channel axis).
+    static func outputChannels(_ node: Node, _ weight: Tensor) -> Int {
+        switch node.op {
+        case .convTranspose: return weight.shape[1] * node.int("group", default: 1)
+        case .gemm: return node.int("transB", default: 0) != 0 ? weight.shape[0] : weight.shape[weight.rank - 1]
+        case .matMul: return weight.shape[weight.rank - 1]
+        default: return weight.shape[0]
+        }
+    }
 
     /// The layers AdaRound can optimise, in model order.
     static func findLayers(_ graph: Graph) -> [Candidate] {
@@ -168,13 +181,17 @@ public enum AdaRound {
         for batch in batches {
             var input: Tensor?, output: Tensor?
             func run(_ executor: Executor, wantInput: Bool, wantOutput: Bool) throws {
+                func complete() -> Bool { (!wantInput || input != nil) && (!wantOutput || output != nil) }
                 do {
                     _ = try executor.run(batch) { name, tensor in
                         if wantInput && name == inputName { input = tensor }
                         if wantOutput && name == outputName { output = tensor }
-                        if (!wantInput || input != nil) && (!wantOutput || output != nil) { throw CaptureComplete() }
+                        if complete() { throw CaptureComplete() }
                     }
-                } catch is CaptureComplete {}
+                } catch {
+                    // The hook's early stop (however the executor passes it on) ends the run.
+                    guard complete() else { throw error }
+                }
             }
             if shared {
                 try run(float, wantInput: true, wantOutput: true)

@@ -123,7 +123,7 @@ private func epilogueLoop(_ y: UnsafeMutablePointer<Float>, _ t: UnsafePointer<F
     case .clip(let lo, let hi):
         while j + 8 <= n {
             let v = y.load8(j) + bias(j)
-            let d = clamp(v, lo, hi) - t.load8(j)
+            let d = v.replacing(with: lo, where: v .< lo).replacing(with: hi, where: v .> hi) - t.load8(j)
             lanes += d * d
             j += 8
         }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Dispatch
 
 /// What AdaRound did to one layer.
@@ -43,6 +40,8 @@ public final class AdaRoundLayer {
     let original: [Float]
     /// A linear weight stored `[in, out]` (Gemm `transB = 0`, MatMul) is optimised as `[out, in]`.
     let transposedLinear: Bool
+    /// Round-to-nearest under the same encodings, in the engine's layout.
+    private let nearestData: [Float]
     private var indices: [Int]
     private var permutation: [Int]
 
@@ -70,7 +69,6 @@ public final class AdaRoundLayer {
         }
         let workers = parameters.threads == 0 ? Parallel.processorCount : parameters.threads
         let samples = input.shape[0]
-        let usePositions = parameters.positionSamples != nil
         let targetShape = target.shape
         func checkTarget(_ expected: [Int]) throws {
             guard targetShape == expected else {
@@ -106,14 +104,11 @@ public final class AdaRoundLayer {
             targets = Self.activated(target.data, activation, channels: m, inner: g.outCount)
             let b = try biasValues(m)
             if cg == 1 && groups > 1 {
-                if usePositions && m == groups {
-                    engine = DepthwisePositionsEngine(geometry: g, channels: m, samples: samples, inputs: input.data,
-                                                      targets: targets, bias: b, activation: activation, workers: workers)
-                } else {
-                    engine = DepthwiseEngine(geometry: g, channels: groups, outChannels: m, samples: samples, inputs: input.data,
-                                             targets: targets, bias: b, activation: activation, workers: workers)
-                }
-            } else if usePositions {
+                // Depthwise: the direct kernel on whole images (cheaper per position than any sampling).
+                engine = DepthwiseEngine(geometry: g, channels: groups, outChannels: m, samples: samples, inputs: input.data,
+                                         targets: targets, bias: b, activation: activation, workers: workers)
+            } else if let positions = parameters.positionSamples, positions < min(parameters.batchSize, samples) * g.outCount {
+                // The estimator, where it samples fewer positions than a mini-batch of whole images holds.
                 engine = ConvPositionsEngine(geometry: g, groups: groups, inPerGroup: cg, outChannels: m, samples: samples,
                                              inputs: input.data, targets: targets, bias: b, activation: activation, workers: workers)
             } else {
@@ -184,6 +179,13 @@ public final class AdaRoundLayer {
             throw AimetError.shape("\(what): \(encodings.count) encodings for \(channelLayout.channels) output channels (expected 1 or \(channelLayout.channels))")
         }
         weights = AdaRoundWeights(weight: original, encodings: encodings, channelLayout: channelLayout, workers: workers)
+        var nearest = Tensor(validShape: transposedLinear ? [weightShape[1], weightShape[0]] : weightShape, data: original)
+        if encodings.count == 1 {
+            encodings[0].fakeQuantize(&nearest.data)
+        } else {
+            try Encoding.fakeQuantize(&nearest, perChannel: encodings, axis: engine is ConvTransposeEngine ? 1 : 0)
+        }
+        nearestData = nearest.data
         let capacity = max(parameters.batchSize, parameters.positionSamples ?? 0, Self.evaluationChunk)
         indices = [Int](repeating: 0, count: capacity)
         permutation = Array(0..<samples)
@@ -236,8 +238,10 @@ public final class AdaRoundLayer {
 
     // MARK: - Optimisation
 
-    /// Optimises `V` for `iterations` steps (SPEC §6 step 5), from where it
-    /// stands (the initialisation, for a new optimiser).
+    /// Optimises `V` for `iterations` steps (SPEC §6 step 5): the whole
+    /// schedule (warm start, β annealing, a fresh Adam state and mini-batch
+    /// sequence from the seed), starting from the current `V` (the
+    /// initialisation, for a new optimiser).
     public func optimize(iterations n: Int) {
         let p = parameters
         func rounding(_ it: Int) -> AdaRoundWeights.Rounding? {
@@ -246,6 +250,8 @@ public final class AdaRoundLayer {
                          regParam: p.regParam)
         }
         guard n > 0 else { return }
+        weights.adamM.update(repeating: 0)
+        weights.adamV.update(repeating: 0)
         weights.prepare(rounding(0))
         var rng = SplitMix64(seed: p.seed)
         let adam = AdamSchedule(learningRate: p.learningRate)
@@ -337,17 +343,7 @@ public final class AdaRoundLayer {
     /// The round-to-nearest weight under the same encodings.
     public var nearestWeight: Tensor { layerLayout(nearest()) }
 
-    private func nearest() -> [Float] {
-        var w = Tensor(validShape: transposedLinear ? [weightShape[1], weightShape[0]] : weightShape, data: original)
-        if encodings.count == 1 {
-            encodings[0].fakeQuantize(&w.data)
-        } else {
-            try! Encoding.fakeQuantize(&w, perChannel: encodings, axis: engineChannelAxis)
-        }
-        return w.data
-    }
-
-    private var engineChannelAxis: Int { engine is ConvTransposeEngine ? 1 : 0 }
+    private func nearest() -> [Float] { nearestData }
 
     private func layerLayout(_ data: [Float]) -> Tensor {
         if transposedLinear { return Tensor(validShape: [weightShape[1], weightShape[0]], data: data).transposed2D() }

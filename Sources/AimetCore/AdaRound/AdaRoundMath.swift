@@ -80,7 +80,8 @@ public enum AdaRoundMath {
 ///
 /// with `1 − β`, the bias corrections and the step size computed in float64
 /// (Python floats) and applied as float32 scalars, as torch's single-tensor
-/// path does.
+/// path does. (The vector loop in `AdaRoundWeights` takes `√v` by Newton
+/// steps, within 2 ulp of the correctly rounded root.)
 struct AdamSchedule {
     var learningRate: Double = 1e-3
     var beta1: Double = 0.9
@@ -109,25 +110,23 @@ struct AdamSchedule {
     }
 }
 
-// MARK: - Vector math
+// MARK: - Fast element-wise math
 
-/// Eight float lanes: the unit of the element-wise loops (two SSE registers).
-typealias Lanes = SIMD8<Float>
+// Plain scalar arithmetic and bit casts, so that LLVM vectorizes the loops
+// over them (the build targets SSE2; Swift's `squareRoot` keeps glibc's errno
+// path and its generic SIMD operations are not reliably lowered to vector code).
 
-@inline(__always) private func bitsOf(_ x: Lanes) -> SIMD8<UInt32> { unsafeBitCast(x, to: SIMD8<UInt32>.self) }
-@inline(__always) private func lanesOf(_ b: SIMD8<UInt32>) -> Lanes { unsafeBitCast(b, to: Lanes.self) }
-
-/// `exp(x)` per lane (Cephes `expf`: `x = n·ln2 + r`, a degree-6 polynomial
-/// for `e^r`, `2^n` built in the exponent bits), relative error below 2e-7;
-/// `x` is clamped to `[−87, 88]`, which keeps `2^n` a normal float.
+/// `exp(x)` (Cephes `expf`: `x = n·ln2 + r`, a degree-6 polynomial for `e^r`,
+/// `2^n` built in the exponent bits), relative error below 2e-7; `x` is
+/// clamped to `[−87, 88]`, which keeps `2^n` a normal float.
 @inline(__always)
-func exp8(_ x: Lanes) -> Lanes {
-    let xc = clamp(x, -87, 88)
+func fastExp(_ x: Float) -> Float {
+    let xc = Swift.min(Swift.max(x, -87), 88)
     let magic: Float = 12_582_912  // 1.5·2^23: adding it rounds to an integer
     let shifted = xc * 1.442_695_04 + magic
     let n = shifted - magic
     let r = (xc - n * 0.693_359_375) - n * -2.121_944_4e-4
-    var p = Lanes(repeating: 1.987_569_15e-4)
+    var p: Float = 1.987_569_15e-4
     p = p * r + 1.398_199_95e-3
     p = p * r + 8.333_451_9e-3
     p = p * r + 4.166_579_59e-2
@@ -135,78 +134,50 @@ func exp8(_ x: Lanes) -> Lanes {
     p = p * r + 5.000_000_12e-1
     let e = p * (r * r) + r + 1
     // The low bits of `shifted` hold n (two's complement, |n| < 2^22).
-    return e * lanesOf((bitsOf(shifted) &- magic.bitPattern &+ 127) &<< 23)
+    return e * Float(bitPattern: (shifted.bitPattern &- magic.bitPattern &+ 127) &<< 23)
 }
 
-/// `a^p` per lane for `a ∈ [0, 1]`, `p >= 0`, as `2^(p·log2 a)` with degree-5
+/// `a^p` for `a ∈ [0, 1]`, `p >= 0`, as `2^(p·log2 a)` with degree-5
 /// polynomials for `log2` on `[√½, √2)` and `2^f` on `[−½, ½]`: relative error
 /// about `4e-6·p` (the rounding loss's gradient needs no more). `0^p = 0`.
 @inline(__always)
-func pow8(_ a: Lanes, _ p: Float) -> Lanes {
-    let bits = bitsOf(a.replacing(with: Float.leastNormalMagnitude, where: a .< Float.leastNormalMagnitude))
-    // a = 2^e · m, m ∈ [1, 2), then folded to [√½, √2).
-    var e = lanesOf((bits &>> 23) | 0x4B00_0000) - (8_388_608 + 127)
-    var m = lanesOf((bits & 0x007F_FFFF) | 0x3F80_0000)
-    let big = m .> 1.414_213_56
-    m = m.replacing(with: m * 0.5, where: big)
-    e = e.replacing(with: e + 1, where: big)
+func fastPow(_ a: Float, _ p: Float) -> Float {
+    let bits = Swift.max(a, Float.leastNormalMagnitude).bitPattern
+    // a = 2^e · m, m ∈ [1, 2), folded to [√½, √2).
+    var e = Float(bitPattern: (bits &>> 23) | 0x4B00_0000) - (8_388_608 + 127)
+    var m = Float(bitPattern: (bits & 0x007F_FFFF) | 0x3F80_0000)
+    let big = m > 1.414_213_56
+    m = big ? m * 0.5 : m
+    e = big ? e + 1 : e
     let t = m - 1
-    var l = Lanes(repeating: -0.206_860_46)
+    var l: Float = -0.206_860_46
     l = l * t + 0.318_410_58
     l = l * t - 0.366_413_72
     l = l * t + 0.479_793_64
     l = l * t - 0.721_208_44
     l = l * t + 1.442_701_8
-    let y = clamp(p * (e + l * t), -126, 0)
+    let y = Swift.min(Swift.max(p * (e + l * t), -126), 0)
     let magic: Float = 12_582_912
     let shifted = y + magic
     let f = y - (shifted - magic)
-    var q = Lanes(repeating: 1.340_043_7e-3)
+    var q: Float = 1.340_043_7e-3
     q = q * f + 9.676_042e-3
     q = q * f + 5.550_327_2e-2
     q = q * f + 0.240_221_07
     q = q * f + 0.693_147_2
     q = q * f + 1.000_000_1
-    let result = q * lanesOf((bitsOf(shifted) &- magic.bitPattern &+ 127) &<< 23)
-    return result.replacing(with: 0, where: a .<= 0)
+    let result = q * Float(bitPattern: (shifted.bitPattern &- magic.bitPattern &+ 127) &<< 23)
+    return a > 0 ? result : 0
 }
 
-/// `√x` per lane for `x >= 0`: the classic reciprocal square-root estimate
-/// refined by three Newton steps, times `x` (within 2 ulp of the correctly
-/// rounded root; SSE has `sqrtps`, but Swift's `squareRoot` keeps glibc's
-/// errno path and runs lane by lane).
+/// `√x` for `x >= 0`: the classic reciprocal square-root estimate refined by
+/// three Newton steps, times `x` (within 2 ulp of the correctly rounded root).
 @inline(__always)
-func sqrt8(_ x: Lanes) -> Lanes {
-    var y = lanesOf(0x5F37_59DF &- (bitsOf(x) &>> 1))
+func fastSqrt(_ x: Float) -> Float {
+    var y = Float(bitPattern: 0x5F37_59DF &- (x.bitPattern &>> 1))
     let half = 0.5 * x
     y = y * (1.5 - half * y * y)
     y = y * (1.5 - half * y * y)
     y = y * (1.5 - half * y * y)
     return x * y
-}
-
-/// `min(max(x, lo), hi)` per lane, as compare-and-select (the generic
-/// `clamped` goes through unspecialized `pointwiseMin` / `pointwiseMax` calls).
-@inline(__always)
-func clamp(_ x: Lanes, _ lo: Float, _ hi: Float) -> Lanes {
-    x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
-}
-
-/// `min(8, count)` floats from `p` into lanes (the rest 0).
-@inline(__always)
-func loadLanes(_ p: UnsafePointer<Float>, _ count: Int) -> Lanes {
-    if count >= 8 { return p.load8() }
-    var x = Lanes()
-    for i in 0..<count { x[i] = p[i] }
-    return x
-}
-
-/// The first `min(8, count)` lanes of `x` to `p`.
-@inline(__always)
-func storeLanes(_ x: Lanes, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
-    if count >= 8 {
-        p.store8(x)
-        return
-    }
-    for i in 0..<count { p[i] = x[i] }
 }

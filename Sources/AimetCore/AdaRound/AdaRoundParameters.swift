@@ -26,13 +26,16 @@ public struct AdaRoundParameters: Sendable {
     public var learningRate: Double = 1e-3
     /// Cached samples per optimisation step (AIMET: 32).
     public var batchSize: Int = 32
-    /// Seed of the mini-batch draws: the same seed gives the same weights, bit for bit.
+    /// Seed of the mini-batch draws: the same seed gives the same weights, bit for
+    /// bit (on one machine with the same `threads`: the split of the work fixes
+    /// the order of the float sums).
     public var seed: UInt64 = 0
-    /// Optional estimator: when set, each step uses this many output positions
-    /// drawn uniformly from all cached images (with replacement) instead of
-    /// `batchSize` whole images. An unbiased estimate of the same loss, much
-    /// cheaper for convolutions over large feature maps. Applies to Conv layers
-    /// (transposed convs and linear layers keep whole samples).
+    /// Optional estimator: when set, each step of a (non-depthwise) Conv layer
+    /// uses this many output positions drawn uniformly from all cached images
+    /// (with replacement) instead of `batchSize` whole images — an unbiased
+    /// estimate of the same loss, much cheaper over large feature maps. Layers
+    /// whose whole-image mini-batch has no more positions than this, depthwise
+    /// and transposed convs and linear layers keep whole samples.
     public var positionSamples: Int?
     /// Weight bitwidth (2...16).
     public var paramBitwidth: Int = 4

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The learned rounding of one weight tensor: `V`, Adam's state, and, for the
 /// current step, the soft weight `w~(V)` with the derivatives the update needs
 /// (SPEC §6 steps 3–6; the formulas are `AdaRoundMath`'s):
@@ -10,9 +6,10 @@ import Glibc
 ///     roundGrad = ∂Lround/∂V  = −2·reg·β·|2h − 1|^(β−1)·sign(2h − 1) · ∂h/∂V
 ///     ∂L/∂V     = ∂Lrec/∂w~ · chain + roundGrad
 ///
-/// All buffers are allocated once; a step is one fused pass (Adam on `V`,
-/// then the soft weight and derivatives of the new `V`), split over the
-/// workers when the tensor is large.
+/// All buffers are allocated once. A step runs block by block (2048
+/// elements, in L1): Adam on `V`, then the soft weight and derivatives of the
+/// new `V`, each as a few plain loops LLVM vectorizes; large tensors are
+/// split over the workers.
 final class AdaRoundWeights {
     /// A run of elements sharing one encoding.
     struct Run {
@@ -42,8 +39,8 @@ final class AdaRoundWeights {
     /// - Parameters:
     ///   - weight: the float weights (the engine's layout).
     ///   - encodings: one encoding, or one per channel.
-    ///   - channelOf: the channel of each run of elements: `(inner, channels)`
-    ///     such that element `e` belongs to channel `(e / inner) % channels`.
+    ///   - channelLayout: `(inner, channels)` such that element `e` belongs to
+    ///     channel `(e / inner) % channels` (for per-channel encodings).
     init(weight: [Float], encodings: [Encoding], channelLayout: (inner: Int, channels: Int), workers: Int) {
         count = weight.count
         numSteps = Float(encodings[0].numSteps)
@@ -114,64 +111,69 @@ final class AdaRoundWeights {
         forEachRun { run in prepare(run, rounding) }
     }
 
-    /// One Adam step on `V` with `∂L/∂V = gradient · chain + roundGrad`; with
-    /// `prepareNext`, then the soft weight and derivatives of the new `V` for
-    /// a step with rounding setting `next`.
+    /// One Adam step on `V` with `∂L/∂V = gradient · chain + roundGrad` (left
+    /// in `chain` until the next `prepare`); with `prepareNext`, then the soft
+    /// weight and derivatives of the new `V` for a step with rounding setting `next`.
+    ///
+    /// Each loop touches at most three arrays, so that LLVM can check them
+    /// apart and vectorizes it (with more it falls back to scalar code).
     func step(t: Int, adam: AdamSchedule, next: Rounding?, prepareNext: Bool) {
         let (stepSize, root) = adam.corrections(step: t)
         let (a1, b2, a2, eps) = adam.scalars
         let g = gradient.baseAddress!, ch = chain.baseAddress!, rg = roundGrad.baseAddress!
         let m = adamM.baseAddress!, s = adamV.baseAddress!, vv = v.baseAddress!
         forEachRun { run in
-            // In blocks, so the prepare pass finds the block in L1.
             var lo = run.range.lowerBound
             while lo < run.range.upperBound {
                 let hi = min(run.range.upperBound, lo + 2048)
-                var e = lo
-                while e < hi {
-                    let n = hi - e
-                    let grad = loadLanes(g + e, n) * loadLanes(ch + e, n) + loadLanes(rg + e, n)
-                    let m0 = loadLanes(m + e, n)
-                    let mm = m0 + a1 * (grad - m0)
-                    let ss = loadLanes(s + e, n) * b2 + a2 * grad * grad
-                    storeLanes(mm, m + e, n)
-                    storeLanes(ss, s + e, n)
-                    storeLanes(loadLanes(vv + e, n) - stepSize * (mm / (sqrt8(ss) / root + eps)), vv + e, n)
-                    e += 8
+                for e in lo..<hi { ch[e] = g[e] * ch[e] + rg[e] }          // ∂L/∂V
+                for e in lo..<hi { m[e] = m[e] + a1 * (ch[e] - m[e]) }
+                for e in lo..<hi {
+                    let grad = ch[e]
+                    s[e] = s[e] * b2 + a2 * grad * grad
                 }
+                for e in lo..<hi { vv[e] = vv[e] - stepSize * (m[e] / (fastSqrt(s[e]) / root + eps)) }
                 if prepareNext { prepare(Run(range: lo..<hi, scale: run.scale, offset: run.offset), next) }
                 lo = hi
             }
         }
     }
 
-    /// Soft weight, `chain` and `roundGrad` of the elements of `run`, 8 at a time.
+    /// Soft weight, `chain` (`∂w~/∂V`: `dh/dV` where the clamps pass) and
+    /// `roundGrad` (`∂(reg·Σ(1 − |2h − 1|^β))/∂V`) of the elements of `run`
+    /// (a block that stays in L1), in passes over at most three arrays with
+    /// unconditional loads: the loops LLVM vectorizes.
     private func prepare(_ run: Run, _ rounding: Rounding?) {
-        let zeta = AdaRoundMath.zeta, gamma = AdaRoundMath.gamma
-        let top = Lanes(repeating: numSteps), zero = Lanes()
+        let zeta = AdaRoundMath.zeta, gamma = AdaRoundMath.gamma, n = numSteps
         let scale = run.scale, offset = run.offset
         let vv = v.baseAddress!, b = base.baseAddress!, sw = soft.baseAddress!, ch = chain.baseAddress!
         let rg = roundGrad.baseAddress!
-        let beta = rounding?.beta ?? 0, k = -2 * (rounding?.regParam ?? 0) * beta
-        var e = run.range.lowerBound
-        while e < run.range.upperBound {
-            let n = run.range.upperBound - e
-            let sig = 1 / (1 + exp8(-loadLanes(vv + e, n)))
+        let range = run.range
+        // σ(V) → soft; then h → soft, dh/dV → chain.
+        for e in range { sw[e] = 1 / (1 + fastExp(-vv[e])) }
+        for e in range {
+            let sig = sw[e]
             let raw = sig * (zeta - gamma) + gamma
-            let h = clamp(raw, 0, 1)
-            let dh = ((zeta - gamma) * sig * (1 - sig)).replacing(with: 0, where: (raw .< 0) .| (raw .> 1))
-            let t = loadLanes(b + e, n) + h
-            storeLanes((clamp(t, 0, numSteps) + offset) * scale, sw + e, n)
-            storeLanes((scale * dh).replacing(with: 0, where: (t .< 0) .| (t .> top)), ch + e, n)
-            if rounding != nil {
-                let u = 2 * h - 1
-                let negative = u .< 0
-                let p = pow8(u.replacing(with: -u, where: negative), beta - 1)
-                storeLanes(k * p.replacing(with: -p, where: negative) * dh, rg + e, n)
-            } else {
-                storeLanes(zero, rg + e, n)
+            let h = Swift.min(Swift.max(raw, 0), 1)
+            ch[e] = raw == h ? (zeta - gamma) * sig * (1 - sig) : 0
+            sw[e] = h
+        }
+        if let rounding {
+            let beta = rounding.beta, k = -2 * rounding.regParam * rounding.beta
+            for e in range {
+                let u = 2 * sw[e] - 1, dh = ch[e]
+                let p = fastPow(abs(u), beta - 1)
+                rg[e] = k * (u < 0 ? -p : p) * dh
             }
-            e += 8
+        } else {
+            for e in range { rg[e] = 0 }
+        }
+        // w~ = (clamp(floor(w/s) + h − o, 0, n) + o)·s; chain = s·dh/dV where the clamp passes.
+        for e in range {
+            let t = b[e] + sw[e], dh = ch[e]
+            let tc = Swift.min(Swift.max(t, 0), n)
+            sw[e] = (tc + offset) * scale
+            ch[e] = t == tc ? scale * dh : 0
         }
     }
 

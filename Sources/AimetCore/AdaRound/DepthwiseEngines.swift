@@ -1,8 +1,9 @@
 /// A depthwise convolution (one input channel per group, `M = mult·C` output
 /// channels) on whole images, data NCHW. Direct, with no GEMM: each worker
-/// owns a range of output channels (so no gradient reduction). The cached
-/// input planes are stored zero-bordered (`x̂`, copied once), and for each
-/// channel and image of a step
+/// owns a range of output channels (so no gradient reduction) and walks the
+/// mini-batch image by image (so each image's planes stream in order). The
+/// cached input planes are stored zero-bordered (`x̂`, copied once), and for
+/// each image and channel of a step
 ///
 ///     y[oy][ox]  = Σ_{ky,kx} w[ky][kx] · x̂[oy·sH + ky·dH][ox·sW + kx·dW]
 ///     dw[ky][kx] = Σ_{oy,ox} dY[oy][ox] · x̂[oy·sH + ky·dH][ox·sW + kx·dW]
@@ -79,17 +80,17 @@ final class DepthwiseEngine: ReconstructionEngine {
                 Parallel.forEach(m, workers: shares) { range, w in
                     let ws = workspaces[w]
                     let y = ws.floats(g.outH * rowStride, slot: 1)
-                    let acc = ws.floats(kk, slot: 2)
+                    // Image by image, so each image's planes stream in order; per-channel sums in `acc`.
+                    let acc = ws.floats(range.count * kk, slot: 2)
+                    acc.update(repeating: 0, count: range.count * kk)
                     var loss = 0.0
-                    for o in range {
-                        let act = activation.forChannel(o)
-                        let wo = weight + o * kk
-                        var fastAcc = FastAccumulators()
-                        acc.update(repeating: 0, count: kk)
-                        for b in indices {
+                    for b in indices {
+                        for o in range {
                             let plane = x + (b * c + o / multiplier) * planeSize
+                            let wo = weight + o * kk
                             if fast { forward3x3(plane, wo, y) } else { forwardGeneric(plane, wo, y) }
                             let target = t + (b * m + o) * p
+                            let act = activation.forChannel(o)
                             if contiguous {
                                 loss += lossEpilogue(y, target, p, bias: bias[o], act, scale: scale, gradient: withGradient)
                             } else {
@@ -103,19 +104,18 @@ final class DepthwiseEngine: ReconstructionEngine {
                                 }
                             }
                             guard withGradient else { continue }
+                            let sums = acc + (o - range.lowerBound) * kk
                             if fast {
+                                var fastAcc = FastAccumulators()
                                 backward3x3(plane, y, &fastAcc)
+                                for k in 0..<9 { sums[k] += fastAcc.total(k) }
                             } else {
-                                backwardGeneric(plane, y, acc)
+                                backwardGeneric(plane, y, sums)
                             }
                         }
-                        if let gradient {
-                            if fast {
-                                for k in 0..<9 { gradient[o * 9 + k] = fastAcc.total(k) }
-                            } else {
-                                for k in 0..<kk { gradient[o * kk + k] = acc[k] }
-                            }
-                        }
+                    }
+                    if let gradient {
+                        (gradient + range.lowerBound * kk).update(from: acc, count: range.count * kk)
                     }
                     losses.add(w, loss)
                 }
@@ -239,116 +239,6 @@ final class DepthwiseEngine: ReconstructionEngine {
                     for ox in 0..<ow { sum += d[ox] * src[ox * s] }
                 }
                 acc[ky * g.kW + kx] += sum
-            }
-        }
-    }
-}
-
-/// A depthwise convolution (multiplier 1) on sampled output positions, data
-/// NHWC: one position's taps are `kH·kW` contiguous runs of C channels, so
-///
-///     y[c]     = Σ_k wᵀ[k][c] · x[img][tap k][c]
-///     dwᵀ[k][c] += dY[c] · x[img][tap k][c]
-///
-/// vectorize over the channels.
-final class DepthwisePositionsEngine: ReconstructionEngine {
-    let geometry: ConvGeometry
-    let channels: Int
-    let sampleCount: Int
-    var positionsPerSample: Int { geometry.outCount }
-    var takesPositions: Bool { true }
-    private let inputs: [Float]    // [N, inH, inW, C]
-    private let targets: [Float]   // [N, P, C]
-    private let bias: FloatBuffer
-    private let slopes: FloatBuffer?
-    private let activation: AdaRoundActivation
-    private let workers: Int
-    private let workspaces: [Workspace]
-    private let partials: GradientPartials
-    private let losses: LossPartials
-    private let transposed: FloatBuffer
-
-    init(geometry g: ConvGeometry, channels: Int, samples: Int,
-         inputs: [Float], targets: [Float], bias: [Float], activation: AdaRoundActivation, workers: Int) {
-        geometry = g
-        self.channels = channels
-        sampleCount = samples
-        self.inputs = channelsLast(inputs, images: samples, channels: channels, plane: g.inCount)
-        self.targets = channelsLast(targets, images: samples, channels: channels, plane: g.outCount)
-        self.bias = FloatBuffer(bias)
-        if case .prelu(let s) = activation {
-            slopes = FloatBuffer(s.count == 1 ? Array(repeating: s[0], count: channels) : s)
-        } else {
-            slopes = nil
-        }
-        self.activation = activation
-        self.workers = max(1, workers)
-        workspaces = (0..<self.workers).map { _ in Workspace() }
-        partials = GradientPartials(workers: self.workers, count: channels * g.kernelCount)
-        losses = LossPartials(self.workers)
-        transposed = FloatBuffer([Float](repeating: 0, count: channels * g.kernelCount))
-    }
-
-    func run(_ indices: UnsafeBufferPointer<Int>, weight: UnsafePointer<Float>,
-             gradient: UnsafeMutablePointer<Float>?, scale: Float) -> Double {
-        let g = geometry, c = channels, kk = g.kernelCount, p = g.outCount
-        let wt = transposed.pointer
-        for ch in 0..<c { for k in 0..<kk { wt[k * c + ch] = weight[ch * kk + k] } }
-        let total = indices.count
-        let shares = min(workers, max(1, total / 64))
-        let withGradient = gradient != nil
-        let biasPointer = UnsafePointer(bias.pointer), slopePointer = slopes.map { UnsafePointer($0.pointer) }
-        losses.reset()
-        inputs.withUnsafeBufferPointer { xb in
-            targets.withUnsafeBufferPointer { tb in
-                let x = xb.baseAddress!, t = tb.baseAddress!
-                Parallel.forEach(total, workers: shares) { range, w in
-                    let y = workspaces[w].floats(c, slot: 0)
-                    let dW: UnsafeMutablePointer<Float>? = withGradient ? partials.zeroed(w) : nil
-                    var loss = 0.0
-                    for s in range {
-                        let position = indices[s]
-                        let img = position / p, pix = position - img * p
-                        let oy = pix / g.outW, ox = pix - oy * g.outW
-                        let image = x + img * g.inCount * c
-                        y.update(repeating: 0, count: c)
-                        forEachTap(oy, ox) { k, offset in
-                            let src = image + offset, wk = UnsafePointer(wt + k * c)
-                            for ch in 0..<c { y[ch] += wk[ch] * src[ch] }
-                        }
-                        loss += lossEpilogueChannels(y, t + position * c, c, bias: biasPointer, activation,
-                                                     slopes: slopePointer, scale: scale, gradient: withGradient)
-                        if let dW {
-                            forEachTap(oy, ox) { k, offset in
-                                let src = image + offset, dk = dW + k * c
-                                for ch in 0..<c { dk[ch] += y[ch] * src[ch] }
-                            }
-                        }
-                    }
-                    losses.add(w, loss)
-                }
-            }
-        }
-        if let gradient {
-            let sum = partials.buffer(0)
-            partials.sum(shares, into: sum)
-            for ch in 0..<c { for k in 0..<kk { gradient[ch * kk + k] = sum[k * c + ch] } }
-        }
-        return losses.total
-    }
-
-    /// Calls `body(k, offset)` for every tap `k` of output `(oy, ox)` inside the
-    /// input, with the offset of its channel run in the image.
-    @inline(__always)
-    private func forEachTap(_ oy: Int, _ ox: Int, _ body: (Int, Int) -> Void) {
-        let g = geometry, c = channels
-        for ky in 0..<g.kH {
-            let iy = oy * g.strideH - g.padTop + ky * g.dilationH
-            guard iy >= 0 && iy < g.inH else { continue }
-            for kx in 0..<g.kW {
-                let ix = ox * g.strideW - g.padLeft + kx * g.dilationW
-                guard ix >= 0 && ix < g.inW else { continue }
-                body(ky * g.kW + kx, (iy * g.inW + ix) * c)
             }
         }
     }

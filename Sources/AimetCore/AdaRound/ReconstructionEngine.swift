@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 /// The per-step work of AdaRound for one layer: the layer's output with a
 /// given weight on some cached samples, the reconstruction loss against the
 /// cached float targets (after the layer's activation), and the loss's
@@ -166,7 +163,7 @@ final class ConvGEMMEngine: ReconstructionEngine {
         partials = GradientPartials(workers: self.workers, count: outChannels * kg)
         losses = LossPartials(self.workers)
         // Columns and results of a tile in about 512 KB (L2), a multiple of 16.
-        tile = max(16, (Int(getenv("TMP_TILE").map { String(cString: $0) } ?? "131072")!) / (kg + mg) / 16 * 16)
+        tile = max(16, (1 << 17) / (kg + mg) / 16 * 16)
     }
 
     func run(_ indices: UnsafeBufferPointer<Int>, weight: UnsafePointer<Float>,
