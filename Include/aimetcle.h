@@ -56,6 +56,7 @@ typedef enum aimet_status {
     AIMET_STATUS_FORMAT = -7,           /* a malformed or truncated model file */
     AIMET_STATUS_FILE_NOT_FOUND = -8,   /* no file at the given path */
     AIMET_STATUS_UNKNOWN_NAME = -9,     /* no node / parameter of that name */
+    AIMET_STATUS_CANCELLED = -10,       /* a progress callback asked to stop */
     AIMET_STATUS_INTERNAL = -99         /* a bug in aimetcle: please report */
 } aimet_status_t;
 
@@ -321,6 +322,77 @@ aimet_status_t aimet_quantsim_save_encodings(aimet_quantsim_t *sim, const char *
 
 /* The same JSON, query-size-then-fill (see aimet_model_report_json). */
 aimet_status_t aimet_quantsim_encodings_json(aimet_quantsim_t *sim, char *buffer, int64_t capacity, int64_t *length);
+
+/* ------------------------------------------------------------- AdaRound
+ *
+ * AIMET's Adaround.apply_adaround: layer by layer (Conv any groups,
+ * ConvTranspose, Gemm/MatMul with a constant weight), learns whether each
+ * weight rounds up or down so that the layer's output (after the activation
+ * that follows it) on calibration data stays close to the float model's.
+ * The model's weights are replaced by the adarounded, dequantized values and
+ * the weight encodings are written as AIMET's JSON (param_encodings only);
+ * QuantizationSim loads them with aimet_quantsim_load_param_encodings(freeze 1).
+ */
+
+/* Called after each layer on the calling thread: the node name, its index and
+ * the number of layers, optimisation speed, and the reconstruction MSE on the
+ * cached data with round-to-nearest and with the adarounded weights;
+ * kept_nearest is 1 when AdaRound did not beat nearest rounding there.
+ * Return 0 to go on; anything else stops AdaRound with AIMET_STATUS_CANCELLED
+ * (the model and the encodings file are then left as they were). */
+typedef int32_t (*aimet_adaround_progress_fn)(void *user, const char *layer, int32_t index, int32_t count,
+                                           double iterations_per_second, double mse_nearest,
+                                           double mse_adaround, int32_t kept_nearest);
+
+typedef struct aimet_adaround_options {
+    int32_t num_batches;           /* batches used (the first ones); 0: all given */
+    int32_t iterations;            /* per layer; 0: AIMET's default (10000, 15000 when a bitwidth < 8) */
+    float reg_param;               /* weight of the rounding loss (0.01) */
+    float beta_start, beta_end;    /* beta annealed from start to end (20, 2) */
+    float warm_start;              /* fraction of iterations without rounding loss (0.2) */
+    int32_t param_bitwidth;        /* 2..16 (4) */
+    int32_t quant_scheme;          /* aimet_quant_scheme_t (TF_ENHANCED) */
+    int32_t per_channel;           /* -1: as the config says (per tensor by default); 0; 1 */
+    const char *config_json;       /* AIMET quantsim config (JSON text); NULL: the default */
+    const char *const *ignore;     /* layers left alone: node, weight or module names */
+    int32_t num_ignore;
+    const char *const *override_names;  /* per-layer bitwidths: names ... */
+    const int32_t *override_bitwidths;  /* ... and bitwidths */
+    int32_t num_overrides;
+    int32_t batch_size;            /* cached samples per optimisation step (32) */
+    int32_t position_samples;      /* >0: a Conv step uses this many output positions drawn from all
+                                    * cached images instead of batch_size whole images; 0: off */
+    uint64_t seed;                 /* mini-batch draws; the same seed gives the same weights */
+    int32_t threads;               /* worker threads; 0: one per processor */
+    aimet_adaround_progress_fn progress;   /* NULL: silent */
+    void *progress_user;
+} aimet_adaround_options_t;
+
+/* Fills *options with AIMET's defaults (the values in brackets above). */
+aimet_status_t aimet_adaround_options_default(aimet_adaround_options_t *options);
+
+/* Runs AdaRound on `model`. `data`: num_data_batches × inputs_per_batch
+ * tensors, batch-major (batch b's inputs at data[b * inputs_per_batch ...]),
+ * each naming a graph input; batch axis 0. Fewer batches than
+ * options->num_batches, an empty data set, a bitwidth outside 2..16, a scheme
+ * other than TF / TF-enhanced, or an ignore/override name that is no layer of
+ * the model is an error. `encodings_path` (NULL: not written) gets the weight
+ * encodings, atomically. On any error the model and the file are left as
+ * they were. The per-layer report: aimet_model_adaround_report_json. */
+aimet_status_t aimet_model_adaround(aimet_model_t *model, const aimet_tensor_t *data, int32_t num_data_batches,
+                                    int32_t inputs_per_batch, const aimet_adaround_options_t *options,
+                                    const char *encodings_path);
+
+/* The last AdaRound on this model as JSON, query-size-then-fill (see
+ * aimet_model_report_json): {"layers": [{"name", "weight", "bitwidth",
+ * "iterations", "seconds", "iterations_per_second", "mse_nearest",
+ * "mse_adaround", "kept_nearest"}, ...], "encodings": {"param_encodings": ...}}.
+ * Before any AdaRound on the model: {"layers": [], "encodings": null}. */
+aimet_status_t aimet_model_adaround_report_json(aimet_model_t *model, char *buffer, int64_t capacity, int64_t *length);
+
+/* A copy of the model (graph, weights, unknown ONNX fields), independent of
+ * the original. *out: caller owns; free with aimet_model_free. */
+aimet_status_t aimet_model_clone(aimet_model_t *model, aimet_model_t **out);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,8 @@ public struct AimetError: Error, Equatable, CustomStringConvertible {
         case format
         case notFound
         case unknownName
+        /// The caller asked to stop (a progress callback).
+        case cancelled
         case internalError
     }
 

@@ -40,6 +40,7 @@ extension AimetError.Kind {
         case .format: return AIMET_STATUS_FORMAT
         case .notFound: return AIMET_STATUS_FILE_NOT_FOUND
         case .unknownName: return AIMET_STATUS_UNKNOWN_NAME
+        case .cancelled: return AIMET_STATUS_CANCELLED
         case .internalError: return AIMET_STATUS_INTERNAL
         }
     }
@@ -72,6 +73,7 @@ func statusText(_ status: Int32) -> StaticString {
     case AIMET_STATUS_FORMAT: return "malformed model file"
     case AIMET_STATUS_FILE_NOT_FOUND: return "file not found"
     case AIMET_STATUS_UNKNOWN_NAME: return "unknown name"
+    case AIMET_STATUS_CANCELLED: return "cancelled"
     case AIMET_STATUS_INTERNAL: return "internal error"
     default: return "unknown status"
     }

@@ -42,6 +42,8 @@ final class ModelHandle: Handle {
     /// Any change to the model drops the compiled executor.
     var model: Model { didSet { compiled = nil } }
     var report = EqualizeReport()
+    /// The last AdaRound's per-layer report and weight encodings.
+    var adaRound: (report: [AdaRoundLayerReport], encodings: EncodingsFile)?
     private var compiled: Executor?
 
     init(_ model: Model) {

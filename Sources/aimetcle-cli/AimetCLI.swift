@@ -15,7 +15,7 @@ struct AimetCLI: ParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "aimetcle",
-        abstract: "Cross-layer equalization (AIMET's equalize_model) for ONNX models.",
+        abstract: "Cross-layer equalization and AdaRound (AIMET's equalize_model, apply_adaround) for ONNX models.",
         discussion: """
             Folds BatchNormalization into the adjacent Conv/Gemm layers, replaces ReLU6 \
             (Clip 0..6) with ReLU, scales cross-layer-equalization (CLS) sets so that their \
@@ -28,9 +28,10 @@ struct AimetCLI: ParsableCommand {
               aimetcle inspect model.onnx
               aimetcle equalize model.onnx -o model_cle.onnx
               aimetcle equalize model.onnx -o model_cle.onnx --keep-relu6 --json
+              aimetcle adaround model.onnx --data calib.npy --param-bw 4 -o ada.onnx
             """,
         version: AimetCLI.version,
-        subcommands: [Inspect.self, EqualizeCommand.self]
+        subcommands: [Inspect.self, EqualizeCommand.self, AdaRoundCommand.self]
     )
 }
 

@@ -43,6 +43,20 @@ static inline int all_close(const float *a, const float *b, int n) {
     return 1;
 }
 
+/* A model or a simulation run, so one helper can drive either. */
+typedef aimet_status_t (*run_fn)(void *target, const aimet_tensor_t *inputs, int32_t num_inputs,
+                                 const char *const *capture, int32_t num_capture, aimet_results_t **out);
+
+static inline aimet_status_t run_model(void *m, const aimet_tensor_t *in, int32_t n, const char *const *c, int32_t nc,
+                                       aimet_results_t **out) {
+    return aimet_model_run((aimet_model_t *)m, in, n, c, nc, out);
+}
+
+static inline aimet_status_t run_sim(void *s, const aimet_tensor_t *in, int32_t n, const char *const *c, int32_t nc,
+                                     aimet_results_t **out) {
+    return aimet_quantsim_run((aimet_quantsim_t *)s, in, n, c, nc, out);
+}
+
 /* Prints the closing line and returns the exit code. */
 static inline int report_results(void) {
     printf("%d passed, %d failed\n", passed, failed);

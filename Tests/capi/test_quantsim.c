@@ -18,9 +18,7 @@ static aimet_tensor_t input_tensor(void) {
 }
 
 /* Runs and copies the first result (BATCH x 10 logits) into `out`. */
-static aimet_status_t logits(aimet_status_t (*run)(void *, const aimet_tensor_t *, int32_t, const char *const *,
-                                                    int32_t, aimet_results_t **),
-                             void *target, float *out) {
+static aimet_status_t logits(run_fn run, void *target, float *out) {
     aimet_tensor_t in = input_tensor();
     aimet_results_t *results = NULL;
     aimet_status_t s = run(target, &in, 1, NULL, 0, &results);
@@ -32,16 +30,6 @@ static aimet_status_t logits(aimet_status_t (*run)(void *, const aimet_tensor_t 
     if (s == AIMET_STATUS_OK) memcpy(out, data, sizeof(float) * BATCH * 10);
     aimet_results_free(results);
     return s;
-}
-
-static aimet_status_t run_model(void *m, const aimet_tensor_t *in, int32_t n, const char *const *c, int32_t nc,
-                                aimet_results_t **out) {
-    return aimet_model_run((aimet_model_t *)m, in, n, c, nc, out);
-}
-
-static aimet_status_t run_sim(void *s, const aimet_tensor_t *in, int32_t n, const char *const *c, int32_t nc,
-                              aimet_results_t **out) {
-    return aimet_quantsim_run((aimet_quantsim_t *)s, in, n, c, nc, out);
 }
 
 static void test_run(aimet_model_t *model) {

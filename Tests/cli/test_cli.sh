@@ -193,6 +193,50 @@ run equalize "$MODEL" -o "$T/no/such/dir/out.onnx"
 check "an output in a missing folder exits 1" is "$rc" 1
 check "an output in a missing folder: one error line" one_error_line
 
+# --------------------------------------------------------------------- adaround
+if has_python && "$PYTHON" -c "import numpy" 2>/dev/null; then
+    "$PYTHON" -c "import numpy as np, sys; d = np.load(sys.argv[1]); np.save(sys.argv[2], d['x_calib'][:96]); np.save(sys.argv[3], d['x_calib'][:96].astype(np.float64)); np.save(sys.argv[4], d['y_calib'][:96])" \
+        "$ROOT/data/digits.npz" "$T/calib.npy" "$T/calib64.npy" "$T/labels.npy"
+    run adaround "$MODEL" --data "$T/calib.npy" --param-bw 4 --iterations 50 -o "$T/ada.onnx" --encodings "$T/ada.encodings"
+    check "adaround exits 0" is "$rc" 0
+    check "adaround prints a line per layer" is "$(grep -c '^layer [0-9]*/15 .* it/s, MSE .* → ' "$T/stdout")" 15
+    check "adaround says where it wrote" has "encodings → $T/ada.encodings"
+    check "adaround writes the model" test -s "$T/ada.onnx"
+    check "adaround writes AIMET's param_encodings for 15 layers" "$PYTHON" -c "import json,sys; d=json.load(open(sys.argv[1])); e=d['param_encodings']; sys.exit(0 if list(d)==['param_encodings'] and len(e)==15 and all(v[0]['bitwidth']==4 and v[0]['is_symmetric']=='True' for v in e.values()) else 1)" "$T/ada.encodings"
+    check "adaround leaves the input model alone" is "$(cksum <"$MODEL")" "$MODEL_SUM"
+    run inspect "$T/ada.onnx"
+    check "the adarounded model loads" is "$rc" 0
+    run adaround "$MODEL" --data "$T/calib64.npy" --iterations 20 --batch-size 16 --num-batches 3 -o "$T/ada2.onnx" --quiet
+    check "adaround --quiet takes float64 data, prints nothing" is "$rc$(cat "$T/stdout")" 0
+    check "adaround defaults the encodings path to OUT.encodings" test -s "$T/ada2.encodings"
+    run adaround "$MODEL" --data "$T/calib.npy" --iterations 20 --per-channel --json -o "$T/ada3.onnx"
+    check "adaround --json exits 0" is "$rc" 0
+    check "adaround --json reports 15 layers" is "$(json_field 'len(d["layers"])')" 15
+    check "adaround --json has timings" is "$(json_field '"adaround" in d["timings_ms"]')" True
+    check "adaround --per-channel writes one encoding per channel" "$PYTHON" -c "import json,sys; e=json.load(open(sys.argv[1]))['param_encodings']; sys.exit(0 if len(e['features.0.0.weight'])==16 else 1)" "$T/ada3.encodings"
+    run adaround "$MODEL" --data "$T/calib.npy" --iterations 10 --ignore nope -o "$T/bad.onnx"
+    check "adaround --ignore with an unknown layer fails" is "$rc" 1
+    check "... with one error line naming it" one_error_line
+    check "... naming the layer" err_has "'nope'"
+    check "... writing neither file" no_file "$T/bad.onnx"
+    check "... nor the encodings" no_file "$T/bad.encodings"
+    run adaround "$MODEL" --data "$T/labels.npy" --iterations 10 -o "$T/bad.onnx"
+    check "adaround with int64 data fails clearly" err_has "dtype"
+    run adaround "$MODEL" --data "$T/ada.onnx" --iterations 10 -o "$T/bad.onnx"
+    check "adaround with a non-.npy file fails clearly" err_has "not a .npy file"
+    run adaround "$MODEL" --data "$T/calib.npy" --param-bw 1 -o "$T/bad.onnx"
+    check "adaround --param-bw 1 fails clearly" err_has "2...16"
+    run adaround "$MODEL" --data "$T/calib.npy" --num-batches 9 -o "$T/bad.onnx"
+    check "adaround with too few batches fails clearly" err_has "has only 3"
+    run adaround "$MODEL" --data "$T/calib.npy" -o "$MODEL"
+    check "adaround refuses to overwrite its input" err_has "is the input model"
+    check "... leaving it alone" is "$(cksum <"$MODEL")" "$MODEL_SUM"
+    check "adaround failures wrote nothing" no_file "$T/bad.onnx"
+else
+    skipped=$((skipped + 1))
+    echo "skip: adaround checks (python3 with numpy not found)" >&2
+fi
+
 # ------------------------------------------------------------------ onnxruntime
 if has_python && "$PYTHON" -c "import onnxruntime, numpy" >/dev/null 2>&1; then
     run equalize "$MODEL" -o "$T/exact.onnx" --keep-relu6 --no-high-bias-fold --quiet

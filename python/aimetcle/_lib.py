@@ -32,6 +32,7 @@ AIMET_STATUS_IO = -6
 AIMET_STATUS_FORMAT = -7
 AIMET_STATUS_FILE_NOT_FOUND = -8
 AIMET_STATUS_UNKNOWN_NAME = -9
+AIMET_STATUS_CANCELLED = -10
 AIMET_STATUS_INTERNAL = -99
 
 # aimet_layer_kind_t
@@ -103,6 +104,39 @@ class aimet_quantsim_options_t(ctypes.Structure):
         ("activation_bitwidth", c_int32),
         ("per_channel", c_int32),
         ("config_json", c_char_p),
+    ]
+
+
+# typedef int32_t (*aimet_adaround_progress_fn)(void *user, const char *layer, int32_t index, int32_t count,
+#     double iterations_per_second, double mse_nearest, double mse_adaround, int32_t kept_nearest);
+aimet_adaround_progress_fn = ctypes.CFUNCTYPE(c_int32, c_void_p, c_char_p, c_int32, c_int32, ctypes.c_double,
+                                              ctypes.c_double, ctypes.c_double, c_int32)
+
+
+class aimet_adaround_options_t(ctypes.Structure):
+    """typedef struct aimet_adaround_options { ... } aimet_adaround_options_t;"""
+    _fields_ = [
+        ("num_batches", c_int32),
+        ("iterations", c_int32),
+        ("reg_param", c_float),
+        ("beta_start", c_float),
+        ("beta_end", c_float),
+        ("warm_start", c_float),
+        ("param_bitwidth", c_int32),
+        ("quant_scheme", c_int32),
+        ("per_channel", c_int32),
+        ("config_json", c_char_p),
+        ("ignore", POINTER(c_char_p)),
+        ("num_ignore", c_int32),
+        ("override_names", POINTER(c_char_p)),
+        ("override_bitwidths", POINTER(c_int32)),
+        ("num_overrides", c_int32),
+        ("batch_size", c_int32),
+        ("position_samples", c_int32),
+        ("seed", ctypes.c_uint64),
+        ("threads", c_int32),
+        ("progress", aimet_adaround_progress_fn),
+        ("progress_user", c_void_p),
     ]
 
 
@@ -222,6 +256,19 @@ _DECLARATIONS = {
     # aimet_status_t aimet_quantsim_encodings_json(aimet_quantsim_t *sim, char *buffer, int64_t capacity,
     #     int64_t *length);
     "aimet_quantsim_encodings_json": (c_int32, [c_void_p, c_char_p, c_int64, POINTER(c_int64)], True),
+
+    # --- AdaRound ---
+    # aimet_status_t aimet_adaround_options_default(aimet_adaround_options_t *options);
+    "aimet_adaround_options_default": (c_int32, [POINTER(aimet_adaround_options_t)], True),
+    # aimet_status_t aimet_model_adaround(aimet_model_t *model, const aimet_tensor_t *data, int32_t num_data_batches,
+    #     int32_t inputs_per_batch, const aimet_adaround_options_t *options, const char *encodings_path);
+    "aimet_model_adaround": (c_int32, [c_void_p, POINTER(aimet_tensor_t), c_int32, c_int32,
+                                       POINTER(aimet_adaround_options_t), c_char_p], True),
+    # aimet_status_t aimet_model_adaround_report_json(aimet_model_t *model, char *buffer, int64_t capacity,
+    #     int64_t *length);
+    "aimet_model_adaround_report_json": (c_int32, [c_void_p, c_char_p, c_int64, POINTER(c_int64)], True),
+    # aimet_status_t aimet_model_clone(aimet_model_t *model, aimet_model_t **out);
+    "aimet_model_clone": (c_int32, [c_void_p, POINTER(c_void_p)], True),
 }
 
 _lock = threading.Lock()

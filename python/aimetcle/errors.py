@@ -26,6 +26,10 @@ class AimetFileNotFoundError(AimetError, FileNotFoundError):
     """No file at the given path (also a FileNotFoundError)."""
 
 
+class AimetCancelled(AimetError):
+    """A progress callback asked the library to stop."""
+
+
 class AimetKeyError(AimetError, KeyError):
     """No node or parameter of that name (also a KeyError)."""
 
@@ -35,7 +39,7 @@ class AimetKeyError(AimetError, KeyError):
 
 _BY_STATUS = {-1: AimetValueError, -2: AimetTypeError, -3: AimetValueError, -4: AimetValueError,
               -5: AimetValueError, -6: AimetOSError, -7: AimetValueError, -8: AimetFileNotFoundError,
-              -9: AimetKeyError}
+              -9: AimetKeyError, -10: AimetCancelled}
 
 
 def status_error(code: int, message: str) -> AimetError:

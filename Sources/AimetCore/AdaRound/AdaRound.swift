@@ -21,8 +21,9 @@ public enum AdaRound {
         public var report: [AdaRoundLayerReport]
     }
 
-    /// Called after each layer: (layer name, index, layer count, report).
-    public typealias Progress = (String, Int, Int, AdaRoundLayerReport) -> Void
+    /// Called after each layer: (layer name, index, layer count, report); an
+    /// error it throws stops AdaRound and is rethrown.
+    public typealias Progress = (String, Int, Int, AdaRoundLayerReport) throws -> Void
 
     /// A layer AdaRound optimises.
     struct Candidate {
@@ -91,7 +92,7 @@ public enum AdaRound {
             changed = true
             entries.append(EncodingsFile.Entry(name: layer.weightName, encodings: encodings))
             reports.append(report)
-            progress?(node.name, k, selected.count, report)
+            try progress?(node.name, k, selected.count, report)
         }
         var result = model
         result.graph = graph
