@@ -1,5 +1,6 @@
 # aimetcle — build, test and demo entry points (see README.md).
-#   make demo   the main job: AIMET's documented CLE examples on aimetcle
+#   make demo   the main job: the digits model through CLE and AdaRound, with a report
+#               (build/demo-report/index.html); DEMO_ARGS="--quiet --iterations N"
 #   make test   every suite: swift test, the C tests, the CLI tests, pytest
 #   make cli    the command line, as build/aimetcle
 
@@ -25,7 +26,7 @@ cli:
 	cp $(LIBDIR)/aimetcle-cli $(BUILD)/aimetcle
 
 demo: lib
-	$(PYTHON) python/examples/run_examples.py
+	$(PYTHON) python/examples/demo.py $(DEMO_ARGS)
 
 test: test-swift test-c test-cli test-python
 

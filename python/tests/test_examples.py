@@ -107,3 +107,25 @@ def test_demo_script_runs():
     assert out.returncode == 0, out.stderr
     assert "cross_layer_equalization_manual" in out.stdout
     assert "cross_layer_equalization_depthwise_layers" in out.stdout
+
+
+def test_main_job_demo_writes_the_report(tmp_path):
+    """`make demo`'s script, shortened: the table and the report folder."""
+    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "demo.py"), "--iterations", "30", "--quiet",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    table = out.stdout
+    assert "W4A8 AdaRound" in table and table.count("per-channel") == 3 and table.count("per-tensor") == 3
+    assert "AdaRound W4" not in table, "--quiet silences the progress lines"
+    files = set(os.listdir(tmp_path))
+    assert {"index.html", "results.json", "table.txt", "changes_after_optimization.html"} <= files
+    assert len([f for f in files if f.startswith("adaround_") and f.endswith(".svg")]) == 6
+    assert len([f for f in files if f.startswith("changes_after_optimization_") and f.endswith(".svg")]) == 3
+    page = (tmp_path / "index.html").read_text()
+    assert page.count("<img") == 9 and "W4A8 AdaRound" in page
+    import json
+    results = json.loads((tmp_path / "results.json").read_text())
+    for row in results["rows"]:
+        assert row["w4a8_adaround"]["logit_mse"] < row["w4a8_nearest"]["logit_mse"]
+    for layers in results["adaround_layers"].values():
+        assert len(layers) == 15 and all(e["kept_nearest"] or e["mse_adaround"] < e["mse_nearest"] for e in layers)
