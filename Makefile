@@ -3,6 +3,7 @@
 #               (build/demo-report/index.html); DEMO_ARGS="--quiet --iterations N"
 #   make test   every suite: swift test, the C tests, the CLI tests, pytest
 #   make cli    the command line, as build/aimetcle
+#   make install PREFIX=/usr/local   header, library, pkg-config file and the command line
 
 SWIFT       ?= swift
 CC          ?= cc
@@ -10,8 +11,10 @@ PYTHON      ?= python3
 CONFIG      ?= release
 LIBDIR      := $(CURDIR)/.build/$(CONFIG)
 BUILD       := $(CURDIR)/build
+PREFIX      ?= /usr/local
+VERSION     := 0.1.0
 
-.PHONY: all lib cli demo test test-swift test-c test-cli test-python clean
+.PHONY: all lib cli demo test test-swift test-c test-cli test-python test-install install clean
 
 all: lib
 
@@ -28,7 +31,7 @@ cli:
 demo: lib
 	$(PYTHON) python/examples/demo.py $(DEMO_ARGS)
 
-test: test-swift test-c test-cli test-python
+test: test-swift test-c test-cli test-python test-install
 
 test-swift:
 	$(SWIFT) test --disable-swift-testing
@@ -48,6 +51,22 @@ test-cli: cli
 
 test-python: lib
 	cd python && AIMETCLE_LIB=$(LIBDIR)/libaimetcle.so $(PYTHON) -m pytest -q tests
+
+# include/aimetcle.h, lib/libaimetcle.so, lib/pkgconfig/aimetcle.pc, bin/aimetcle.
+install: lib cli
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 Include/aimetcle.h $(DESTDIR)$(PREFIX)/include/aimetcle.h
+	install -m 755 $(LIBDIR)/libaimetcle.so $(DESTDIR)$(PREFIX)/lib/libaimetcle.so
+	install -m 755 $(BUILD)/aimetcle $(DESTDIR)$(PREFIX)/bin/aimetcle
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
+	  'Name: aimetcle' 'Description: AIMET cross-layer equalization and AdaRound (C ABI)' 'Version: $(VERSION)' \
+	  'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -Wl,-rpath,$${libdir} -laimetcle' \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/aimetcle.pc
+
+# make install into a temporary prefix + the C example through pkg-config;
+# pip install ./python into a temporary folder + import from elsewhere.
+test-install: lib cli
+	PYTHON=$(PYTHON) bash Tests/install/test_install.sh
 
 clean:
 	rm -rf $(BUILD) .build
