@@ -23,6 +23,10 @@ import Dispatch
 ///   activations (W4) and in a W4A8 quantsim. `AIMETCLE_DIGITS_DIR` holds
 ///   `digits_x_calib.bin`, `digits_x_test.bin` (raw float32) and
 ///   `digits_y_test.bin` (raw int32) from data/digits.npz.
+///   `AIMETCLE_ADAROUND_ITERATIONS` (default `2000,10000`), `AIMETCLE_ADAROUND_SEEDS`
+///   (e.g. `0,1,2,3,4`: one run per seed, then the mean and range),
+///   `AIMETCLE_ADAROUND_MODELS` (`folded,raw`), `AIMETCLE_ADAROUND_VERBOSE` (per layer).
+/// - `AIMETCLE_ADAROUND_BENCH=layer-dump`: see `testLayerDump`.
 final class AdaRoundBenchTests: XCTestCase {
     private var mode: String { ProcessInfo.processInfo.environment["AIMETCLE_ADAROUND_BENCH"] ?? "" }
     private func env(_ key: String) -> String? { ProcessInfo.processInfo.environment[key] }
@@ -261,6 +265,7 @@ final class AdaRoundBenchTests: XCTestCase {
                              accuracy(nearest), mse(nearest, fp32)))
                 for n in iterations {
                     for positions in positionOptions {
+                      var errors: [Double] = [], worstAccuracy = 100.0
                       for seed in seeds {
                         var p = AdaRoundParameters(numBatches: batches.count, iterations: n)
                         p.paramBitwidth = 4
@@ -273,6 +278,8 @@ final class AdaRoundBenchTests: XCTestCase {
                         let w4 = try logits(result.model)
                         let w4a8 = try simulated(result.model, result.encodings, perChannel: perChannel)
                         let kept = result.report.filter(\.keptNearest).count
+                        errors.append(mse(w4a8, fp32))
+                        worstAccuracy = min(worstAccuracy, accuracy(w4a8))
                         print(String(format: "%@ %@ AdaRound %5d its %@ seed %d: %.1f s; W4 acc %.2f%% MSE %.4f; W4A8 acc %.2f%% MSE %.4f; kept nearest %d/%d",
                                      label, perChannel ? "per-channel" : "per-tensor", n, positions.map { "pos \($0)" } ?? "images", Int(seed),
                                      seconds, accuracy(w4), mse(w4, fp32), accuracy(w4a8), mse(w4a8, fp32), kept, result.report.count))
@@ -282,6 +289,12 @@ final class AdaRoundBenchTests: XCTestCase {
                                              r.mseNearest, r.mseAdaRound, r.keptNearest ? " (kept nearest)" : ""))
                             }
                         }
+                      }
+                      if seeds.count > 1 {
+                          print(String(format: "%@ %@ AdaRound %5d its %@, %d seeds: W4A8 logit MSE mean %.4f, range %.4f ... %.4f; lowest accuracy %.2f%%",
+                                       label, perChannel ? "per-channel" : "per-tensor", n, positions.map { "pos \($0)" } ?? "images",
+                                       seeds.count, errors.reduce(0, +) / Double(errors.count), errors.min() ?? 0, errors.max() ?? 0,
+                                       worstAccuracy))
                       }
                     }
                 }
