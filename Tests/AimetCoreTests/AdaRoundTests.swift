@@ -374,10 +374,37 @@ final class AdaRoundTests: XCTestCase {
         XCTAssertEqual(try detected(.other("Exp")), .none)
     }
 
+    /// torch's SiLU exports as `Mul(x, Sigmoid(x))`; AIMET applies the SiLU module.
+    func testSiLUPatternDetection() throws {
+        func graph(mulInputs: [String], extraReader: Bool = false) -> Graph {
+            var g = Self.tinyModel().0.graph
+            let i = g.nodeIndex(named: "r1")!
+            let output = g.nodes[i].outputs
+            g.nodes[i] = Node(name: "r1", op: .mul, inputs: mulInputs, outputs: output)
+            g.nodes.insert(Node(name: "sig", op: .sigmoid, inputs: ["c1"], outputs: ["sig"]), at: i)
+            if extraReader { g.nodes.insert(Node(name: "extra", op: .relu, inputs: ["sig"], outputs: ["extra"]), at: i + 1) }
+            return g
+        }
+        func detected(_ g: Graph) throws -> AdaRoundActivation {
+            g.adaRoundActivation(after: g.nodeIndex(named: "c1")!, compiler: try NodeCompiler(graph: g, opset: 17))
+        }
+        XCTAssertEqual(try detected(graph(mulInputs: ["c1", "sig"])), .pointwise(.silu))
+        XCTAssertEqual(try detected(graph(mulInputs: ["sig", "c1"])), .pointwise(.silu))
+        // Sigmoid(x)²: the layer is followed by a plain Sigmoid.
+        XCTAssertEqual(try detected(graph(mulInputs: ["sig", "sig"])), .pointwise(.sigmoid))
+        XCTAssertEqual(try detected(graph(mulInputs: ["c1", "sig"], extraReader: true)), .none)
+        // The model still runs, and AdaRound with it.
+        var p = Self.modelParameters(iterations: 20)
+        p.threads = 1
+        let g = graph(mulInputs: ["c1", "sig"])
+        let result = try AdaRound.apply(model: Model(graph: g), inputs: Self.tinyModel().1, parameters: p)
+        XCTAssertEqual(result.report.count, 4)
+    }
+
     static let pointwiseActivations: [PointwiseActivation] = [
         .sigmoid, .tanh, .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish, .elu(alpha: 0.7, gamma: 1),
         .elu(alpha: 1.673_263_2, gamma: 1.050_701), .celu(alpha: 0.5), .softplus, .softsign, .thresholdedRelu(alpha: 0.3),
-        .gelu(tanhApproximation: false), .gelu(tanhApproximation: true), .mish,
+        .gelu(tanhApproximation: false), .gelu(tanhApproximation: true), .mish, .silu,
     ]
 
     /// Values from the ONNX definitions; derivatives against central differences (away from kinks).
@@ -395,6 +422,7 @@ final class AdaRoundTests: XCTestCase {
         XCTAssertEqual(PointwiseActivation.thresholdedRelu(alpha: 1).value(0.5), 0)
         XCTAssertEqual(PointwiseActivation.gelu(tanhApproximation: false).value(1), 0.841_344_7, accuracy: 1e-6)
         XCTAssertEqual(PointwiseActivation.mish.value(1), 1 * tanhf(logf(1 + expf(1))), accuracy: 1e-6)
+        XCTAssertEqual(PointwiseActivation.silu.value(1), 0.731_058_6, accuracy: 1e-6)
         let kinks: [Float] = [-3, 3, -2.5, 2.5, 0, 0.3]
         for f in Self.pointwiseActivations {
             for x in stride(from: Float(-4.1), through: 4.1, by: 0.37) where kinks.allSatisfy({ abs($0 - x) > 0.02 }) {

@@ -15,7 +15,7 @@ public enum AdaRoundActivation: Sendable, Equatable {
     case leakyRelu(Float)
     /// `y >= 0 ? y : slope[c] · y`, one slope per output channel (or one for all)
     case prelu([Float])
-    /// Sigmoid, Tanh, HardSigmoid, HardSwish, Elu, Selu, Celu, Softplus, Softsign, ThresholdedRelu, Gelu, Mish
+    /// Sigmoid, Tanh, HardSigmoid, HardSwish, Elu, Selu, Celu, Softplus, Softsign, ThresholdedRelu, Gelu, Mish, SiLU
     case pointwise(PointwiseActivation)
 
     /// The activation of output channel `channel` (PReLU's slope resolved).
@@ -198,11 +198,14 @@ func lossEpilogueChannels(_ y: UnsafeMutablePointer<Float>, _ target: UnsafePoin
 extension Graph {
     /// The activation AdaRound applies after node `index`: the op of the sole
     /// consumer of its output (looking through Identity / inference Dropout),
-    /// when that is Relu, Clip, LeakyRelu or PRelu with a constant slope.
+    /// when that is Relu, Clip, LeakyRelu, PRelu with a constant slope or a
+    /// `PointwiseActivation`; or SiLU as ONNX spells it, `x · Sigmoid(x)`.
     func adaRoundActivation(after index: Int, compiler: NodeCompiler) -> AdaRoundActivation {
         var value = nodes[index].output
         let consumers = self.consumers
-        while let j = soleConsumer(of: value, consumers) {
+        while true {
+            if isSiLU(value, consumers) { return .pointwise(.silu) }
+            guard let j = soleConsumer(of: value, consumers) else { return .none }
             let node = nodes[j]
             guard node.input == value, node.outputs.count == 1 else { return .none }
             switch node.op {
@@ -232,7 +235,17 @@ extension Graph {
                 return PointwiseActivation(node: node).map { .pointwise($0) } ?? .none
             }
         }
-        return .none
+    }
+
+    /// Whether `value`'s only readers are a Sigmoid of it and a Mul of it with
+    /// that Sigmoid (torch's SiLU exported to ONNX).
+    private func isSiLU(_ value: String, _ consumers: [String: [Int]]) -> Bool {
+        guard !outputNames.contains(value), let readers = consumers[value], readers.count == 2,
+              let s = readers.first(where: { nodes[$0].op == .sigmoid }),
+              let m = readers.first(where: { nodes[$0].op == .mul }) else { return false }
+        let sigmoid = nodes[s], mul = nodes[m]
+        return sigmoid.inputs == [value] && sigmoid.outputs.count == 1 && soleConsumer(of: sigmoid.output, consumers) == m
+            && mul.inputs.count == 2 && Set(mul.inputs) == [value, sigmoid.output] && mul.outputs.count == 1
     }
 }
 /// A pointwise activation other than the piecewise-linear ones, as ONNX
@@ -261,6 +274,8 @@ public enum PointwiseActivation: Sendable, Equatable {
     case gelu(tanhApproximation: Bool)
     /// `x · tanh(softplus(x))`
     case mish
+    /// `x · sigmoid(x)` (SiLU, Swish)
+    case silu
 
     @inline(__always)
     private static func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
@@ -287,6 +302,7 @@ public enum PointwiseActivation: Sendable, Equatable {
             }
             return 0.5 * x * (1 + erff(x * 0.707_106_78))
         case .mish: return x * tanhf(Self.softplus(x))
+        case .silu: return x * Self.sigmoid(x)
         }
     }
 
@@ -324,6 +340,9 @@ public enum PointwiseActivation: Sendable, Equatable {
         case .mish:
             let t = tanhf(Self.softplus(x))
             return t + x * (1 - t * t) * (x > 20 ? 1 : Self.sigmoid(x))
+        case .silu:
+            let s = Self.sigmoid(x)
+            return s * (1 + x * (1 - s))
         }
     }
 }
