@@ -23,6 +23,10 @@ import Dispatch
 ///   activations (W4) and in a W4A8 quantsim. `AIMETCLE_DIGITS_DIR` holds
 ///   `digits_x_calib.bin`, `digits_x_test.bin` (raw float32) and
 ///   `digits_y_test.bin` (raw int32) from data/digits.npz.
+///   `AIMETCLE_ADAROUND_ITERATIONS` (default `2000,10000`), `AIMETCLE_ADAROUND_SEEDS`
+///   (e.g. `0,1,2,3,4`: one run per seed, then the mean and range),
+///   `AIMETCLE_ADAROUND_MODELS` (`folded,raw`), `AIMETCLE_ADAROUND_VERBOSE` (per layer).
+/// - `AIMETCLE_ADAROUND_BENCH=layer-dump`: see `testLayerDump`.
 final class AdaRoundBenchTests: XCTestCase {
     private var mode: String { ProcessInfo.processInfo.environment["AIMETCLE_ADAROUND_BENCH"] ?? "" }
     private func env(_ key: String) -> String? { ProcessInfo.processInfo.environment[key] }
@@ -137,6 +141,76 @@ final class AdaRoundBenchTests: XCTestCase {
         return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
     }
 
+    /// `AIMETCLE_ADAROUND_BENCH=layer-dump`: for each 1x1 conv and Gemm of the
+    /// BN-folded digits model, its float input and output on the 300
+    /// calibration images (`{name}.input.bin`, `.target.bin`, raw float32),
+    /// weight, bias and weight encoding (`.json`) into `AIMETCLE_DUMP_DIR`, and
+    /// the reconstruction error of AdaRound (2000 iterations, seeds
+    /// `AIMETCLE_ADAROUND_SEEDS`) on that data: a reference implementation can
+    /// run the same layers and compare.
+    func testLayerDump() throws {
+        try XCTSkipUnless(mode == "layer-dump")
+        let dir = env("AIMETCLE_DIGITS_DIR") ?? "/tmp"
+        let out = env("AIMETCLE_DUMP_DIR") ?? "/tmp/adaround-dump"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        var model = try Model.load(onnxFile: root.appendingPathComponent("data/digits_mbv2.onnx").path)
+        _ = try BatchNormFold.foldAll(&model.graph)
+        let calib = try Self.readFloats("\(dir)/digits_x_calib.bin")
+        let batches: [[String: Tensor]] = try stride(from: 0, to: 300, by: 32).map { start in
+            let n = min(32, 300 - start)
+            return ["input": try Tensor(shape: [n, 1, 16, 16], data: Array(calib[(start * 256)..<((start + n) * 256)]))]
+        }
+        let graph = model.graph
+        let executor = try Executor(graph: graph)
+        let compiler = try NodeCompiler(graph: graph, opset: 17)
+        let iterations = Int(env("AIMETCLE_ADAROUND_ITERATIONS") ?? "2000") ?? 2000
+        let seeds = (env("AIMETCLE_ADAROUND_SEEDS") ?? "0,1,2,3,4").split(separator: ",").compactMap { UInt64($0) }
+        func write(_ data: [Float], _ path: String) throws {
+            try data.withUnsafeBufferPointer { try Data(buffer: $0).write(to: URL(fileURLWithPath: path)) }
+        }
+        for (k, layer) in AdaRound.findLayers(graph).enumerated() {
+            let node = graph.nodes[layer.node]
+            guard let weight = graph.params[layer.weightName], node.op == .gemm || weight.shape.dropFirst(2).allSatisfy({ $0 == 1 }),
+                  node.int("group", default: 1) == 1 else { continue }
+            let (input, target) = try AdaRound.capture(layer: node, batches: batches, quantized: executor, float: executor, shared: true)
+            let encodings = try AdaRoundLayer.weightEncodings(node: node, weight: weight, scheme: .postTrainingTFEnhanced,
+                                                              settings: EncodingSettings(bitwidth: 4, symmetric: true), perChannel: false)
+            let activation = graph.adaRoundActivation(after: layer.node, compiler: compiler)
+            let bias = layer.biasName.flatMap { graph.params[$0] }
+            let base = "\(out)/layer\(k)"
+            try write(input.data, "\(base).input.bin")
+            try write(target.data, "\(base).target.bin")
+            try write(weight.data, "\(base).weight.bin")
+            try write(bias?.data ?? [], "\(base).bias.bin")
+            let act: String
+            switch activation {
+            case .none: act = "none"
+            case .clip(let lo, let hi): act = "clip \(lo) \(hi)"
+            case .relu: act = "relu"
+            default: act = "other"
+            }
+            var results: [String] = []
+            for seed in seeds {
+                var p = AdaRoundParameters(numBatches: batches.count, iterations: iterations)
+                p.seed = seed
+                let optimiser = try AdaRoundLayer(node: node, weight: weight, bias: bias, input: input, target: target,
+                                                  activation: activation, encodings: encodings, parameters: p)
+                let (_, report) = optimiser.run(iterations: iterations)
+                results.append(String(format: "%.6g", report.mseAdaRound))
+                if seed == seeds[0] { results.insert(String(format: "%.6g", report.mseNearest), at: 0) }
+            }
+            let meta: [String: Any] = [
+                "name": node.name, "op": node.op.onnxType, "input": input.shape, "target": target.shape, "weight": weight.shape,
+                "transB": node.int("transB", default: 0), "scale": encodings[0].scale, "offset": encodings[0].offset,
+                "num_steps": encodings[0].numSteps, "activation": act, "mse_nearest": results[0],
+                "mse_adaround": Array(results.dropFirst()),
+            ]
+            try JSONSerialization.data(withJSONObject: meta, options: [.sortedKeys]).write(to: URL(fileURLWithPath: "\(base).json"))
+            print("layer\(k) \(node.name) \(act): nearest \(results[0]) adaround \(results.dropFirst().joined(separator: " "))")
+        }
+    }
+
     func testDigitsModel() throws {
         try XCTSkipUnless(mode.hasPrefix("digits"))
         let dir = env("AIMETCLE_DIGITS_DIR") ?? "/tmp"
@@ -191,6 +265,7 @@ final class AdaRoundBenchTests: XCTestCase {
                              accuracy(nearest), mse(nearest, fp32)))
                 for n in iterations {
                     for positions in positionOptions {
+                      var errors: [Double] = [], worstAccuracy = 100.0
                       for seed in seeds {
                         var p = AdaRoundParameters(numBatches: batches.count, iterations: n)
                         p.paramBitwidth = 4
@@ -203,6 +278,8 @@ final class AdaRoundBenchTests: XCTestCase {
                         let w4 = try logits(result.model)
                         let w4a8 = try simulated(result.model, result.encodings, perChannel: perChannel)
                         let kept = result.report.filter(\.keptNearest).count
+                        errors.append(mse(w4a8, fp32))
+                        worstAccuracy = min(worstAccuracy, accuracy(w4a8))
                         print(String(format: "%@ %@ AdaRound %5d its %@ seed %d: %.1f s; W4 acc %.2f%% MSE %.4f; W4A8 acc %.2f%% MSE %.4f; kept nearest %d/%d",
                                      label, perChannel ? "per-channel" : "per-tensor", n, positions.map { "pos \($0)" } ?? "images", Int(seed),
                                      seconds, accuracy(w4), mse(w4, fp32), accuracy(w4a8), mse(w4a8, fp32), kept, result.report.count))
@@ -212,6 +289,12 @@ final class AdaRoundBenchTests: XCTestCase {
                                              r.mseNearest, r.mseAdaRound, r.keptNearest ? " (kept nearest)" : ""))
                             }
                         }
+                      }
+                      if seeds.count > 1 {
+                          print(String(format: "%@ %@ AdaRound %5d its %@, %d seeds: W4A8 logit MSE mean %.4f, range %.4f ... %.4f; lowest accuracy %.2f%%",
+                                       label, perChannel ? "per-channel" : "per-tensor", n, positions.map { "pos \($0)" } ?? "images",
+                                       seeds.count, errors.reduce(0, +) / Double(errors.count), errors.min() ?? 0, errors.max() ?? 0,
+                                       worstAccuracy))
                       }
                     }
                 }

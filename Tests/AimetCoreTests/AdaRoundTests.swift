@@ -353,6 +353,102 @@ final class AdaRoundTests: XCTestCase {
         XCTAssertEqual(shared.adaRoundActivation(after: g.nodeIndex(named: "c1")!, compiler: try NodeCompiler(graph: shared, opset: 17)), .none)
     }
 
+    /// AIMET applies any activation module that follows the layer (Sigmoid,
+    /// Tanh, Hardsigmoid, Hardswish, ELU, ...), not only the ReLU family.
+    func testPointwiseActivationDetection() throws {
+        func detected(_ op: Op, _ attributes: [String: Attribute] = [:]) throws -> AdaRoundActivation {
+            var g = Self.tinyModel().0.graph
+            let i = g.nodeIndex(named: "r1")!
+            g.nodes[i] = Node(name: "r1", op: op, inputs: ["c1"], outputs: g.nodes[i].outputs, attributes: attributes)
+            return g.adaRoundActivation(after: g.nodeIndex(named: "c1")!, compiler: try NodeCompiler(graph: g, opset: 17))
+        }
+        XCTAssertEqual(try detected(.sigmoid), .pointwise(.sigmoid))
+        XCTAssertEqual(try detected(.other("Tanh")), .pointwise(.tanh))
+        XCTAssertEqual(try detected(.other("HardSigmoid")), .pointwise(.hardSigmoid(alpha: 0.2, beta: 0.5)))
+        XCTAssertEqual(try detected(.other("HardSigmoid"), ["alpha": .float(1.0 / 6)]), .pointwise(.hardSigmoid(alpha: 1.0 / 6, beta: 0.5)))
+        XCTAssertEqual(try detected(.other("HardSwish")), .pointwise(.hardSwish))
+        XCTAssertEqual(try detected(.other("Elu"), ["alpha": .float(0.5)]), .pointwise(.elu(alpha: 0.5, gamma: 1)))
+        XCTAssertEqual(try detected(.other("Gelu"), ["approximate": .string("tanh")]), .pointwise(.gelu(tanhApproximation: true)))
+        XCTAssertEqual(try detected(.other("Gelu")), .pointwise(.gelu(tanhApproximation: false)))
+        XCTAssertEqual(try detected(.other("Softmax")), .none)
+        XCTAssertEqual(try detected(.other("Exp")), .none)
+    }
+
+    /// torch's SiLU exports as `Mul(x, Sigmoid(x))`; AIMET applies the SiLU module.
+    func testSiLUPatternDetection() throws {
+        func graph(mulInputs: [String], extraReader: Bool = false) -> Graph {
+            var g = Self.tinyModel().0.graph
+            let i = g.nodeIndex(named: "r1")!
+            let output = g.nodes[i].outputs
+            g.nodes[i] = Node(name: "r1", op: .mul, inputs: mulInputs, outputs: output)
+            g.nodes.insert(Node(name: "sig", op: .sigmoid, inputs: ["c1"], outputs: ["sig"]), at: i)
+            if extraReader { g.nodes.insert(Node(name: "extra", op: .relu, inputs: ["sig"], outputs: ["extra"]), at: i + 1) }
+            return g
+        }
+        func detected(_ g: Graph) throws -> AdaRoundActivation {
+            g.adaRoundActivation(after: g.nodeIndex(named: "c1")!, compiler: try NodeCompiler(graph: g, opset: 17))
+        }
+        XCTAssertEqual(try detected(graph(mulInputs: ["c1", "sig"])), .pointwise(.silu))
+        XCTAssertEqual(try detected(graph(mulInputs: ["sig", "c1"])), .pointwise(.silu))
+        // Sigmoid(x)²: the layer is followed by a plain Sigmoid.
+        XCTAssertEqual(try detected(graph(mulInputs: ["sig", "sig"])), .pointwise(.sigmoid))
+        XCTAssertEqual(try detected(graph(mulInputs: ["c1", "sig"], extraReader: true)), .none)
+        // The model still runs, and AdaRound with it.
+        var p = Self.modelParameters(iterations: 20)
+        p.threads = 1
+        let g = graph(mulInputs: ["c1", "sig"])
+        let result = try AdaRound.apply(model: Model(graph: g), inputs: Self.tinyModel().1, parameters: p)
+        XCTAssertEqual(result.report.count, 4)
+    }
+
+    static let pointwiseActivations: [PointwiseActivation] = [
+        .sigmoid, .tanh, .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish, .elu(alpha: 0.7, gamma: 1),
+        .elu(alpha: 1.673_263_2, gamma: 1.050_701), .celu(alpha: 0.5), .softplus, .softsign, .thresholdedRelu(alpha: 0.3),
+        .gelu(tanhApproximation: false), .gelu(tanhApproximation: true), .mish, .silu,
+    ]
+
+    /// Values from the ONNX definitions; derivatives against central differences (away from kinks).
+    func testPointwiseActivationValuesAndDerivatives() {
+        XCTAssertEqual(PointwiseActivation.sigmoid.value(0), 0.5)
+        XCTAssertEqual(PointwiseActivation.hardSwish.value(3), 3)
+        XCTAssertEqual(PointwiseActivation.hardSwish.value(-3), 0)
+        XCTAssertEqual(PointwiseActivation.hardSwish.value(1), 1 * (1.0 / 6 + 0.5), accuracy: 1e-6)
+        XCTAssertEqual(PointwiseActivation.hardSigmoid(alpha: 0.2, beta: 0.5).value(1), 0.7, accuracy: 1e-6)
+        XCTAssertEqual(PointwiseActivation.elu(alpha: 2, gamma: 1).value(-1), 2 * (expf(-1) - 1), accuracy: 1e-6)
+        XCTAssertEqual(PointwiseActivation.celu(alpha: 2).value(-1), 2 * (expf(-0.5) - 1), accuracy: 1e-6)
+        XCTAssertEqual(PointwiseActivation.softplus.value(0), logf(2), accuracy: 1e-6)
+        XCTAssertEqual(PointwiseActivation.softplus.value(50), 50)
+        XCTAssertEqual(PointwiseActivation.softsign.value(-3), -0.75)
+        XCTAssertEqual(PointwiseActivation.thresholdedRelu(alpha: 1).value(0.5), 0)
+        XCTAssertEqual(PointwiseActivation.gelu(tanhApproximation: false).value(1), 0.841_344_7, accuracy: 1e-6)
+        XCTAssertEqual(PointwiseActivation.mish.value(1), 1 * tanhf(logf(1 + expf(1))), accuracy: 1e-6)
+        XCTAssertEqual(PointwiseActivation.silu.value(1), 0.731_058_6, accuracy: 1e-6)
+        let kinks: [Float] = [-3, 3, -2.5, 2.5, 0, 0.3]
+        for f in Self.pointwiseActivations {
+            for x in stride(from: Float(-4.1), through: 4.1, by: 0.37) where kinks.allSatisfy({ abs($0 - x) > 0.02 }) {
+                let h: Float = 1e-3
+                let numeric = (Double(f.value(x + h)) - Double(f.value(x - h))) / Double(2 * h)
+                XCTAssertEqual(Double(f.derivative(x)), numeric, accuracy: 2e-3 * max(1, abs(numeric)), "\(f) at \(x)")
+            }
+        }
+    }
+
+    func testPointwiseActivationGradients() throws {
+        let conv2 = ["pads": Attribute.ints([1, 1, 1, 1])]
+        // (ThresholdedRelu jumps at alpha: finite differences across the jump say nothing.)
+        for f in Self.pointwiseActivations where f != .thresholdedRelu(alpha: 0.3) {
+            let conv = Self.makeCase(.conv, inShape: [3, 3, 6, 5], weightShape: [4, 3, 3, 3], attributes: conv2, activation: .pointwise(f))
+            let linear = Self.makeCase(.gemm, inShape: [7, 6], weightShape: [5, 6], attributes: ["transB": .int(1)],
+                                       activation: .pointwise(f))
+            let depthwise = Self.makeCase(.conv, inShape: [3, 4, 7, 6], weightShape: [4, 1, 3, 3],
+                                          attributes: ["group": .int(4), "pads": .ints([1, 1, 1, 1])], activation: .pointwise(f))
+            for (name, c) in [("conv", conv), ("gemm", linear), ("depthwise", depthwise)] {
+                try checkGradient("\(name) \(f)", c, positions: false, rounding: nil)
+            }
+            try checkGradient("conv positions \(f)", conv, positions: true, rounding: nil)
+        }
+    }
+
     /// Every adarounded weight is `(clamp(floor(w/s) + {0 or 1} − o, 0, n) + o)·s`,
     /// and quantizes back to itself under the exported encodings.
     func assertRoundingInvariant(_ original: Graph, _ result: AdaRound.Result, file: StaticString = #filePath, line: UInt = #line) {

@@ -11,20 +11,12 @@
 /// 3×3 windows with stride 1 or 2 run 4 outputs at a time with the 9 taps in
 /// registers (stride 2 takes the even and odd lanes of 8-wide loads); other
 /// windows one tap at a time over whole rows.
-final class DepthwiseEngine: ReconstructionEngine {
+final class DepthwiseEngine: EngineCore, ReconstructionEngine {
     let geometry: ConvGeometry
     let channels: Int, outChannels: Int
-    let sampleCount: Int
     var positionsPerSample: Int { geometry.outCount }
     var takesPositions: Bool { false }
-    /// The input planes, zero-bordered: `[N, C, paddedRows, paddedCols]`.
-    private let padded: [Float]
-    private let targets: [Float]
-    private let bias: [Float]
-    private let activation: AdaRoundActivation
-    private let workers: Int
-    private let workspaces: [Workspace]
-    private let losses: LossPartials
+    // inputs: the input planes, zero-bordered, `[N, C, paddedRows, paddedCols]`
     private let fast: Bool
     private let paddedRows: Int, paddedCols: Int, rowStride: Int
 
@@ -33,25 +25,22 @@ final class DepthwiseEngine: ReconstructionEngine {
         geometry = g
         self.channels = channels
         self.outChannels = outChannels
-        sampleCount = samples
-        self.targets = targets
-        self.bias = bias
-        self.activation = activation
-        self.workers = max(1, workers)
-        workspaces = (0..<self.workers).map { _ in Workspace() }
-        losses = LossPartials(self.workers)
-        fast = g.kH == 3 && g.kW == 3 && g.dilationH == 1 && g.dilationW == 1 && (g.strideW == 1 || g.strideW == 2)
+        let fast = g.kH == 3 && g.kW == 3 && g.dilationH == 1 && g.dilationW == 1 && (g.strideW == 1 || g.strideW == 2)
+        let rows: Int, cols: Int
         if fast {
             let ow4 = (g.outW + 3) / 4 * 4
-            paddedRows = (g.outH - 1) * g.strideH + 3
-            paddedCols = g.strideW == 1 ? ow4 + 2 : 2 * ow4 + 2
+            rows = (g.outH - 1) * g.strideH + 3
+            cols = g.strideW == 1 ? ow4 + 2 : 2 * ow4 + 2
             rowStride = ow4
         } else {
-            paddedRows = (g.outH - 1) * g.strideH + (g.kH - 1) * g.dilationH + 1
-            paddedCols = (g.outW - 1) * g.strideW + (g.kW - 1) * g.dilationW + 1
+            rows = (g.outH - 1) * g.strideH + (g.kH - 1) * g.dilationH + 1
+            cols = (g.outW - 1) * g.strideW + (g.kW - 1) * g.dilationW + 1
             rowStride = g.outW
         }
-        let rows = paddedRows, cols = paddedCols, planeSize = rows * cols
+        self.fast = fast
+        paddedRows = rows
+        paddedCols = cols
+        let planeSize = rows * cols
         var planes = [Float](repeating: 0, count: samples * channels * planeSize)
         planes.withUnsafeMutableBufferPointer { dst in
             inputs.withUnsafeBufferPointer { src in
@@ -61,7 +50,7 @@ final class DepthwiseEngine: ReconstructionEngine {
                 }
             }
         }
-        padded = planes
+        super.init(samples: samples, inputs: planes, targets: targets, bias: bias, activation: activation, workers: workers)
     }
 
     func run(_ indices: UnsafeBufferPointer<Int>, weight: UnsafePointer<Float>,
@@ -74,7 +63,7 @@ final class DepthwiseEngine: ReconstructionEngine {
         // Output rows without padding lanes: the epilogue takes a plane at once.
         let contiguous = rowStride == g.outW
         losses.reset()
-        padded.withUnsafeBufferPointer { xb in
+        inputs.withUnsafeBufferPointer { xb in
             targets.withUnsafeBufferPointer { tb in
                 let x = xb.baseAddress!, t = tb.baseAddress!
                 Parallel.forEach(m, workers: shares) { range, w in

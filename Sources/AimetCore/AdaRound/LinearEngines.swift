@@ -6,20 +6,12 @@
 ///     Y          = α · X · W[o0..<o1]ᵀ          [R, o1 − o0]
 ///     dY         = 2·scale·(act(Y + b) − target)·act'(Y + b)
 ///     dW[o0..<o1] = α · dYᵀ · X                 [o1 − o0, in]
-final class LinearEngine: ReconstructionEngine {
+final class LinearEngine: EngineCore, ReconstructionEngine {
     let inFeatures: Int, outFeatures: Int, rows: Int
     let alpha: Float
-    let sampleCount: Int
     var positionsPerSample: Int { rows }
     var takesPositions: Bool { false }
-    private let inputs: [Float]    // [N, rows, in]
-    private let targets: [Float]   // [N, rows, out]
-    private let bias: FloatBuffer
-    private let slopes: FloatBuffer?
-    private let activation: AdaRoundActivation
-    private let workers: Int
-    private let losses: LossPartials
-    private let workspace = Workspace()
+    // inputs [N, rows, in], targets [N, rows, out]
 
     init(inFeatures: Int, outFeatures: Int, rows: Int, alpha: Float, samples: Int,
          inputs: [Float], targets: [Float], bias: [Float], activation: AdaRoundActivation, workers: Int) {
@@ -27,18 +19,7 @@ final class LinearEngine: ReconstructionEngine {
         self.outFeatures = outFeatures
         self.rows = rows
         self.alpha = alpha
-        sampleCount = samples
-        self.inputs = inputs
-        self.targets = targets
-        self.bias = FloatBuffer(bias)
-        if case .prelu(let s) = activation {
-            slopes = FloatBuffer(s.count == 1 ? Array(repeating: s[0], count: outFeatures) : s)
-        } else {
-            slopes = nil
-        }
-        self.activation = activation
-        self.workers = max(1, workers)
-        losses = LossPartials(self.workers)
+        super.init(samples: samples, inputs: inputs, targets: targets, bias: bias, activation: activation, workers: workers)
     }
 
     func run(_ indices: UnsafeBufferPointer<Int>, weight: UnsafePointer<Float>,
@@ -49,6 +30,7 @@ final class LinearEngine: ReconstructionEngine {
         let shares = min(workers, max(1, n * fin * fout / (1 << 16)), fout)
         let biasPointer = UnsafePointer(bias.pointer), slopePointer = slopes.map { UnsafePointer($0.pointer) }
         losses.reset()
+        let workspace = workspaces[0]
         let xs = workspace.floats(n * fin, slot: 0), ts = workspace.floats(n * fout, slot: 1)
         let y = workspace.floats(n * fout, slot: 2)
         return inputs.withUnsafeBufferPointer { xb in
@@ -97,20 +79,13 @@ final class LinearEngine: ReconstructionEngine {
 ///     cols   = W_gᵀ · x_g                 [M/g·kH·kW, HWin];   y_g = col2im(cols) + b
 ///     dcols  = im2col(dY_g)               (the adjoint of col2im)
 ///     dW_g  += x_g · dcolsᵀ               [C/g, M/g·kH·kW]
-final class ConvTransposeEngine: ReconstructionEngine {
+final class ConvTransposeEngine: EngineCore, ReconstructionEngine {
     let geometry: ConvGeometry
     let groups: Int, inChannels: Int, outPerGroup: Int
-    let sampleCount: Int
     var positionsPerSample: Int { geometry.inCount }
     var takesPositions: Bool { false }
-    private let inputs: [Float]    // [N, C, HWin]
-    private let targets: [Float]   // [N, M, HWout]
-    private let bias: [Float]
-    private let activation: AdaRoundActivation
-    private let workers: Int
-    private let workspaces: [Workspace]
+    // inputs [N, C, HWin], targets [N, M, HWout]
     private let partials: GradientPartials
-    private let losses: LossPartials
 
     init(geometry: ConvGeometry, groups: Int, inChannels: Int, outPerGroup: Int, samples: Int,
          inputs: [Float], targets: [Float], bias: [Float], activation: AdaRoundActivation, workers: Int) {
@@ -118,15 +93,8 @@ final class ConvTransposeEngine: ReconstructionEngine {
         self.groups = groups
         self.inChannels = inChannels
         self.outPerGroup = outPerGroup
-        sampleCount = samples
-        self.inputs = inputs
-        self.targets = targets
-        self.bias = bias
-        self.activation = activation
-        self.workers = max(1, workers)
-        workspaces = (0..<self.workers).map { _ in Workspace() }
-        partials = GradientPartials(workers: self.workers, count: inChannels * outPerGroup * geometry.kernelCount)
-        losses = LossPartials(self.workers)
+        partials = GradientPartials(workers: max(1, workers), count: inChannels * outPerGroup * geometry.kernelCount)
+        super.init(samples: samples, inputs: inputs, targets: targets, bias: bias, activation: activation, workers: workers)
     }
 
     func run(_ indices: UnsafeBufferPointer<Int>, weight: UnsafePointer<Float>,

@@ -81,6 +81,46 @@ final class FloatBuffer {
         values.withUnsafeBufferPointer { pointer.initialize(from: $0.baseAddress!, count: values.count) }
     }
     deinit { pointer.deallocate() }
+
+    subscript(i: Int) -> Float { pointer[i] }
+
+    func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: pointer, count: count))
+    }
+}
+
+/// What every engine keeps, set up once: the cached samples (inputs in the
+/// engine's layout, targets after the activation), the bias and the
+/// activation (with PReLU's slopes spread to one per output channel), and the
+/// per-worker scratch memory and losses. The engines subclass it.
+class EngineCore {
+    let sampleCount: Int
+    let inputs: [Float]
+    let targets: [Float]
+    /// One value per output channel.
+    let bias: FloatBuffer
+    /// PReLU's slope per output channel; nil for any other activation.
+    let slopes: FloatBuffer?
+    let activation: AdaRoundActivation
+    let workers: Int
+    let workspaces: [Workspace]
+    let losses: LossPartials
+
+    init(samples: Int, inputs: [Float], targets: [Float], bias: [Float], activation: AdaRoundActivation, workers: Int) {
+        sampleCount = samples
+        self.inputs = inputs
+        self.targets = targets
+        self.bias = FloatBuffer(bias)
+        if case .prelu(let s) = activation {
+            slopes = FloatBuffer(s.count == 1 ? Array(repeating: s[0], count: bias.count) : s)
+        } else {
+            slopes = nil
+        }
+        self.activation = activation
+        self.workers = max(1, workers)
+        workspaces = (0..<self.workers).map { _ in Workspace() }
+        losses = LossPartials(self.workers)
+    }
 }
 
 /// `dst[0..<n] = src[0..<n]`; short runs with vector moves (a `memmove` call
@@ -115,6 +155,24 @@ func channelsLast(_ src: [Float], images: Int, channels: Int, plane: Int) -> [Fl
 
 // MARK: - Convolution as GEMM, whole images
 
+/// A convolution's shape and per-worker weight-gradient buffers (the two conv engines).
+class ConvEngineCore: EngineCore {
+    let geometry: ConvGeometry
+    let groups: Int, inPerGroup: Int, outChannels: Int
+    var positionsPerSample: Int { geometry.outCount }
+    let partials: GradientPartials
+
+    init(geometry: ConvGeometry, groups: Int, inPerGroup: Int, outChannels: Int, samples: Int,
+         inputs: [Float], targets: [Float], bias: [Float], activation: AdaRoundActivation, workers: Int) {
+        self.geometry = geometry
+        self.groups = groups
+        self.inPerGroup = inPerGroup
+        self.outChannels = outChannels
+        partials = GradientPartials(workers: max(1, workers), count: outChannels * inPerGroup * geometry.kernelCount)
+        super.init(samples: samples, inputs: inputs, targets: targets, bias: bias, activation: activation, workers: workers)
+    }
+}
+
 /// A convolution (any groups, not depthwise) on whole images, data NCHW.
 ///
 /// The mini-batch's output pixels form columns `b·P + p` (P pixels per image);
@@ -129,41 +187,17 @@ func channelsLast(_ src: [Float], images: Int, channels: Int, plane: Int) -> [Fl
 /// so the forward and the weight gradient are two GEMMs over data that stays
 /// in cache. A pointwise conv (1×1, stride 1, no padding) reads a tile inside
 /// one image straight from the input.
-final class ConvGEMMEngine: ReconstructionEngine {
-    let geometry: ConvGeometry
-    let groups: Int, inPerGroup: Int, outChannels: Int
-    let sampleCount: Int
-    var positionsPerSample: Int { geometry.outCount }
+final class ConvGEMMEngine: ConvEngineCore, ReconstructionEngine {
     var takesPositions: Bool { false }
-    private let inputs: [Float]
-    private let targets: [Float]
-    private let bias: [Float]
-    private let activation: AdaRoundActivation
-    private let workers: Int
-    private let workspaces: [Workspace]
-    private let partials: GradientPartials
-    private let losses: LossPartials
     private let tile: Int
 
     /// `inputs`: `[N, C, inH, inW]`; `targets`: `[N, M, outH, outW]` after the activation.
-    init(geometry: ConvGeometry, groups: Int, inPerGroup: Int, outChannels: Int, samples: Int,
+    override init(geometry: ConvGeometry, groups: Int, inPerGroup: Int, outChannels: Int, samples: Int,
          inputs: [Float], targets: [Float], bias: [Float], activation: AdaRoundActivation, workers: Int) {
-        self.geometry = geometry
-        self.groups = groups
-        self.inPerGroup = inPerGroup
-        self.outChannels = outChannels
-        sampleCount = samples
-        self.inputs = inputs
-        self.targets = targets
-        self.bias = bias
-        self.activation = activation
-        self.workers = max(1, workers)
-        workspaces = (0..<self.workers).map { _ in Workspace() }
-        let kg = inPerGroup * geometry.kernelCount, mg = outChannels / groups
-        partials = GradientPartials(workers: self.workers, count: outChannels * kg)
-        losses = LossPartials(self.workers)
         // Columns and results of a tile in about 512 KB (L2), a multiple of 16.
-        tile = max(16, (1 << 17) / (kg + mg) / 16 * 16)
+        tile = max(16, (1 << 17) / (inPerGroup * geometry.kernelCount + outChannels / groups) / 16 * 16)
+        super.init(geometry: geometry, groups: groups, inPerGroup: inPerGroup, outChannels: outChannels, samples: samples,
+                   inputs: inputs, targets: targets, bias: bias, activation: activation, workers: workers)
     }
 
     func run(_ indices: UnsafeBufferPointer<Int>, weight: UnsafePointer<Float>,
@@ -256,48 +290,22 @@ final class ConvGEMMEngine: ReconstructionEngine {
 ///     dW'_g += dYᵀ · colsᵀ       [M/g, K]
 ///
 /// and the gradient is permuted back to the weight's layout.
-final class ConvPositionsEngine: ReconstructionEngine {
-    let geometry: ConvGeometry
-    let groups: Int, inPerGroup: Int, outChannels: Int
-    let sampleCount: Int
-    var positionsPerSample: Int { geometry.outCount }
+final class ConvPositionsEngine: ConvEngineCore, ReconstructionEngine {
     var takesPositions: Bool { true }
-    private let inputs: [Float]    // [N, inH, inW, C]
-    private let targets: [Float]   // [N, P, M]
-    private let bias: [Float]
-    private let slopes: FloatBuffer?
-    private let activation: AdaRoundActivation
-    private let workers: Int
-    private let workspaces: [Workspace]
-    private let partials: GradientPartials
-    private let losses: LossPartials
+    // inputs [N, inH, inW, C], targets [N, P, M]
     private var permuted: [Float]
     private let tile: Int
 
     /// `inputs` / `targets` as for `ConvGEMMEngine` (NCHW); they are stored channels-last.
-    init(geometry: ConvGeometry, groups: Int, inPerGroup: Int, outChannels: Int, samples: Int,
+    override init(geometry: ConvGeometry, groups: Int, inPerGroup: Int, outChannels: Int, samples: Int,
          inputs: [Float], targets: [Float], bias: [Float], activation: AdaRoundActivation, workers: Int) {
-        self.geometry = geometry
-        self.groups = groups
-        self.inPerGroup = inPerGroup
-        self.outChannels = outChannels
-        sampleCount = samples
-        self.inputs = channelsLast(inputs, images: samples, channels: inPerGroup * groups, plane: geometry.inCount)
-        self.targets = channelsLast(targets, images: samples, channels: outChannels, plane: geometry.outCount)
-        self.bias = bias
-        if case .prelu(let s) = activation {
-            slopes = FloatBuffer(s.count == 1 ? Array(repeating: s[0], count: outChannels) : s)
-        } else {
-            slopes = nil
-        }
-        self.activation = activation
-        self.workers = max(1, workers)
-        workspaces = (0..<self.workers).map { _ in Workspace() }
         let kg = inPerGroup * geometry.kernelCount, mg = outChannels / groups
-        partials = GradientPartials(workers: self.workers, count: outChannels * kg)
-        losses = LossPartials(self.workers)
         permuted = [Float](repeating: 0, count: outChannels * kg)
         tile = max(16, min(512, (1 << 17) / (kg + mg) / 16 * 16))
+        super.init(geometry: geometry, groups: groups, inPerGroup: inPerGroup, outChannels: outChannels, samples: samples,
+                   inputs: channelsLast(inputs, images: samples, channels: inPerGroup * groups, plane: geometry.inCount),
+                   targets: channelsLast(targets, images: samples, channels: outChannels, plane: geometry.outCount),
+                   bias: bias, activation: activation, workers: workers)
     }
 
     func run(_ indices: UnsafeBufferPointer<Int>, weight: UnsafePointer<Float>,
