@@ -576,6 +576,33 @@ final class RuntimeTests: XCTestCase {
         }
     }
 
+    /// A residual Add that broadcasts the conv's output ([N, 1, H, W] + [N, 4, H, W],
+    /// either operand order) or the other operand ([4, 1, 1]): still one fused step,
+    /// the sum of the broadcast shape, on both plans (`run` compares them).
+    func testFusedAddBroadcastsEitherOperand() throws {
+        let x = random([3, 4, 5, 6], seed: 171)
+        for (cout, order) in [(1, ["c", "x"]), (1, ["x", "c"]), (4, ["c", "shift"])] {
+            var b = GraphBuilder(input: "x", shape: [1, 4, 5, 6])
+            b.conv("c", "x", cin: 4, cout: cout, k: 3, pad: 1, bias: true)
+            b.graph.params["shift"] = random([4, 1, 1], seed: 172)
+            b.op(.add, "sum", order)
+            b.op(.relu, "y", ["sum"])
+            b.output("y")
+            let g = b.graph
+            XCTAssertEqual(try Executor(graph: g).program.fused.steps.map(\.op), ["Conv+Add+Relu"])
+            let c = refConv(x, g.params["c.weight"]!, g.params["c.bias"]!.data, strides: [1, 1], pads: [1, 1, 1, 1],
+                            dilations: [1, 1], group: 1)
+            let other = order.contains("x") ? x : g.params["shift"]!
+            let planes = 5 * 6, cPlanes = c.shape[1]
+            let expected = try Tensor(shape: x.shape, data: (0..<x.count).map { i in
+                let image = i / (4 * planes), ch = i / planes % 4, p = i % planes
+                let conv = c.data[(image * cPlanes + ch % cPlanes) * planes + p]
+                return max(conv + (order.contains("x") ? other.data[i] : other.data[ch]), 0)
+            })
+            check(try run(g, ["x": x]), expected)
+        }
+    }
+
     /// Stages of different chunk sizes (forced by a tiny chunk budget), a skip
     /// connection across a stage boundary, views as graph outputs: all agree
     /// with the exact plan.

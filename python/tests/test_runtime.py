@@ -88,17 +88,22 @@ def assert_close(ours, ref, rtol, what=""):
 
 
 def check(path, make_feeds, rtol, batches=BATCHES):
-    """Runs ``path`` in both for each batch size; ``make_feeds(batch)`` gives {input name: array}."""
+    """Runs ``path`` in both for each batch size; ``make_feeds(batch)`` gives {input name: array}.
+
+    Ours runs twice: without a capture (the executor's fused plan) and capturing the first
+    input (the exact plan, one step per node)."""
     model = aonnx.load(path)
     session = ort_session(path)
     for batch in batches:
         feeds = make_feeds(batch)
         ref = session.run(None, feeds)
-        ours = model(*[feeds[name] for name in model.input_names])
-        ours = ours if isinstance(ours, tuple) else (ours,)
-        assert len(ours) == len(ref)
-        for k, (a, b) in enumerate(zip(ours, ref)):
-            assert_close(a, b, rtol, f"batch {batch}, output {k}")
+        inputs = [feeds[name] for name in model.input_names]
+        exact, _ = aimetcle.run(model, *inputs, capture=model.input_names[:1])
+        for plan, ours in (("fused", model(*inputs)), ("exact", exact)):
+            ours = ours if isinstance(ours, tuple) else (ours,)
+            assert len(ours) == len(ref)
+            for k, (a, b) in enumerate(zip(ours, ref)):
+                assert_close(a, b, rtol, f"{plan} plan, batch {batch}, output {k}")
     return model
 
 
@@ -857,6 +862,8 @@ def test_exported_models(tmp_path, arch):
     assert ref.shape == (batch, 1000)
     loaded = aonnx.load(path)
     assert_close(loaded(x), ref, LINEAR, f"{arch} loaded")
+    exact, _ = aimetcle.run(loaded, x, capture=loaded.input_names)
+    assert_close(exact, ref, LINEAR, f"{arch} loaded, exact plan")
     assert_close(tree(x), ref, LINEAR, f"{arch} module tree")
     # the loaded model runs other batch sizes too
     assert_close(loaded(x[:1]), ref[:1], LINEAR, f"{arch} batch 1")
