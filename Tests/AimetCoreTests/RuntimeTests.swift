@@ -217,7 +217,7 @@ final class RuntimeTests: XCTestCase {
         try convCase(x: [7, 5, 4, 4], w: [6, 5, 3, 3], pads: [1, 1, 0, 0], seed: 13)
     }
 
-    /// 3×3 stride-1 convs with ≥ 16 channels take the Winograd F(2×2, 3×3) path:
+    /// 3×3 stride-1 convs with ≥ 16 channels take the Winograd F(4×4, 3×3) path:
     /// odd output sizes (padding tiles), asymmetric pads, several images per
     /// block, several row blocks per image, and a fused residual + Relu.
     func testWinogradConv() throws {

@@ -752,6 +752,19 @@ def test_fusion_patterns(tmp_path, pattern):
                  f"captured '{name}'")
 
 
+def test_winograd_conv_bn_add_relu(tmp_path):
+    """A 3x3 stride-1 conv with >= 16 channels (the Winograd F(4x4, 3x3) path) on a plane whose
+    tiles overhang it (13x15), with a folded batch norm, a residual Add and Relu fused in."""
+    rng = np.random.default_rng(23)
+    c = 16
+    inits = {"w": randn(rng, c, c, 3, 3, scale=0.2), "b": randn(rng, c)}
+    inits.update(_bn_inits(rng, "bn", c))
+    nodes = [_conv_node("c", "x", "c", "w", "b", kernel_shape=[3, 3], pads=[1, 1, 1, 1]), _bn_node("bn", "c", "n", "bn"),
+             helper.make_node("Add", ["n", "x"], ["a"]), helper.make_node("Relu", ["a"], ["y"])]
+    path = make_model(tmp_path, nodes, [("x", ["N", c, 13, 15])], ["y"], inits)
+    check(path, single_input(["N", c, 13, 15]), LINEAR, batches=(1, 3, 5))
+
+
 def test_conv_add_broadcasting_the_conv_output(tmp_path):
     """Add(conv output [N,1,H,W], x [N,C,H,W]): the sum has the *other* operand's shape."""
     rng = np.random.default_rng(11)

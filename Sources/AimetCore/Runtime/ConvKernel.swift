@@ -12,7 +12,7 @@ import Synchronization
 /// - Depthwise (`group == C`, one input channel per group) runs the direct
 ///   `DepthwiseConv` kernel per plane.
 /// - 3×3 stride-1 convs with at least 16 input and output channels: Winograd
-///   F(2×2, 3×3) (`Winograd`), 2.25× fewer multiplies.
+///   F(4×4, 3×3) (`Winograd`), 4× fewer multiplies.
 /// - Everything else: per image, group and column tile (sized to the L2
 ///   cache), im2col into a per-worker buffer (1×1 / stride 1 / no padding
 ///   reads the input directly) and one `sgemm`
@@ -74,7 +74,7 @@ final class ConvKernel: Kernel {
         }
         weights = w
         self.bias = b
-        // Winograd F(2×2, 3×3) for 3×3 stride-1 convs with enough channels; the
+        // Winograd F(4×4, 3×3) for 3×3 stride-1 convs with enough channels; the
         // transformed weights are made on first use (a plan that never runs costs no memory).
         let k = window.kernel, st = window.strides, d = window.dilations
         usesWinograd = window.rank == 2 && k == [3, 3] && st == [1, 1] && d == [1, 1] && groups == 1 && inPerGroup >= 16 && m >= 16
