@@ -1,5 +1,6 @@
 import AimetCore
 import CAimetABI
+import Glibc
 
 // Conversions between the caller's C structs and the core's value types.
 // Reading copies everything in, so a failing transform never touches the
@@ -18,6 +19,15 @@ func readFloats(_ p: UnsafePointer<Float>?, count: Int64, what: String) throws -
     }
     guard let p else { throw nullError(what) }
     return Array(UnsafeBufferPointer(start: p, count: Int(count)))
+}
+
+extension Tensor {
+    /// Whether the caller's `data` of shape `dims` equals this tensor bit for
+    /// bit, read in place (false for NULL data or another shape).
+    func holds(_ data: UnsafePointer<Float>?, _ dims: [Int]) -> Bool {
+        guard let data, shape == dims else { return false }
+        return self.data.withUnsafeBytes { bytes in bytes.baseAddress.map { memcmp($0, data, bytes.count) == 0 } ?? true }
+    }
 }
 
 func layerKind(_ raw: Int32, _ label: String) throws -> LayerKind {

@@ -144,13 +144,13 @@ public func aimet_model_set_param(_ model: OpaquePointer?, _ name: UnsafePointer
             }
             count = product
         }
+        // Writing an unchanged value keeps the compiled executor; checked in place,
+        // without a copy (`model(x)` writes every weight before each run).
+        guard try !withModel(model, { h in h.model.graph.params[key]?.holds(data, dims) ?? false }) else { return }
         let values = try readFloats(data, count: Int64(count), what: "'\(key)' data")
         if let i = values.firstNonFinite { throw AimetError(.numeric, "'\(key)' is not finite at flat index \(i) (\(values[i]))") }
         let tensor = try Tensor(shape: dims, data: values)
-        // Writing an unchanged value keeps the compiled executor.
-        try withModel(model) { h in
-            if h.model.graph.params[key] != tensor { h.model.graph.params[key] = tensor }
-        }
+        try withModel(model) { h in h.model.graph.params[key] = tensor }
     }
 }
 

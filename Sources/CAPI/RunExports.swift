@@ -20,18 +20,19 @@ public func aimet_model_run(_ model: OpaquePointer?, _ inputs: UnsafePointer<aim
 }
 
 /// Runs `run` (an executor or a simulation, given a hook), returning the
-/// graph outputs and then the `capture`d values.
+/// graph outputs and then the `capture`d values. With nothing to capture the
+/// hook is nil, so an executor runs its fused plan.
 func runCapturing(_ graph: Graph, _ capture: [String],
-                  _ run: (@escaping (String, inout Tensor) throws -> Void) throws -> [String: Tensor]) throws -> [(String, Tensor)] {
+                  _ run: (((String, inout Tensor) throws -> Void)?) throws -> [String: Tensor]) throws -> [(String, Tensor)] {
     let known = Set(graph.inputs.map(\.name)).union(graph.nodes.flatMap(\.outputs))
     for name in capture where !known.contains(name) {
         throw AimetError(.unknownName, "cannot capture '\(name)': no input or node output has that name")
     }
     let wanted = Set(capture)
     var captured: [String: Tensor] = [:]
-    let outputs = try run { name, tensor in
+    let outputs = try run(capture.isEmpty ? nil : { name, tensor in
         if wanted.contains(name) { captured[name] = tensor }
-    }
+    })
     var results: [(String, Tensor)] = []
     for output in graph.outputs {
         guard let tensor = outputs[output.name] else { throw AimetError(.internalError, "output '\(output.name)' was not computed") }

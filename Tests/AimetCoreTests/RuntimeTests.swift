@@ -217,7 +217,7 @@ final class RuntimeTests: XCTestCase {
         try convCase(x: [7, 5, 4, 4], w: [6, 5, 3, 3], pads: [1, 1, 0, 0], seed: 13)
     }
 
-    /// 3×3 stride-1 convs with ≥ 16 channels take the Winograd F(2×2, 3×3) path:
+    /// 3×3 stride-1 convs with ≥ 16 channels take the Winograd F(4×4, 3×3) path:
     /// odd output sizes (padding tiles), asymmetric pads, several images per
     /// block, several row blocks per image, and a fused residual + Relu.
     func testWinogradConv() throws {
@@ -573,6 +573,33 @@ final class RuntimeTests: XCTestCase {
             let out = try executor.run(["x": x], hook: hook)
             check(out["bn2"]!, bn2)
             check(out["z"]!, try Tensor(shape: bn2.shape, data: bn2.data.map { max($0, 0) }))
+        }
+    }
+
+    /// A residual Add that broadcasts the conv's output ([N, 1, H, W] + [N, 4, H, W],
+    /// either operand order) or the other operand ([4, 1, 1]): still one fused step,
+    /// the sum of the broadcast shape, on both plans (`run` compares them).
+    func testFusedAddBroadcastsEitherOperand() throws {
+        let x = random([3, 4, 5, 6], seed: 171)
+        for (cout, order) in [(1, ["c", "x"]), (1, ["x", "c"]), (4, ["c", "shift"])] {
+            var b = GraphBuilder(input: "x", shape: [1, 4, 5, 6])
+            b.conv("c", "x", cin: 4, cout: cout, k: 3, pad: 1, bias: true)
+            b.graph.params["shift"] = random([4, 1, 1], seed: 172)
+            b.op(.add, "sum", order)
+            b.op(.relu, "y", ["sum"])
+            b.output("y")
+            let g = b.graph
+            XCTAssertEqual(try Executor(graph: g).program.fused.steps.map(\.op), ["Conv+Add+Relu"])
+            let c = refConv(x, g.params["c.weight"]!, g.params["c.bias"]!.data, strides: [1, 1], pads: [1, 1, 1, 1],
+                            dilations: [1, 1], group: 1)
+            let other = order.contains("x") ? x : g.params["shift"]!
+            let planes = 5 * 6, cPlanes = c.shape[1]
+            let expected = try Tensor(shape: x.shape, data: (0..<x.count).map { i in
+                let image = i / (4 * planes), ch = i / planes % 4, p = i % planes
+                let conv = c.data[(image * cPlanes + ch % cPlanes) * planes + p]
+                return max(conv + (order.contains("x") ? other.data[i] : other.data[ch]), 0)
+            })
+            check(try run(g, ["x": x]), expected)
         }
     }
 

@@ -192,7 +192,8 @@ _DECLARATIONS = {
     "aimet_model_set_attr_float": (c_int32, [c_void_p, c_char_p, c_char_p, c_float], True),
     # aimet_status_t aimet_model_set_param(aimet_model_t *model, const char *name, const float *data,
     #     const int64_t *shape, int32_t ndim);
-    "aimet_model_set_param": (c_int32, [c_void_p, c_char_p, POINTER(c_float), POINTER(c_int64), c_int32], True),
+    # (data as an address: set_param passes ndarray.ctypes.data)
+    "aimet_model_set_param": (c_int32, [c_void_p, c_char_p, c_void_p, POINTER(c_int64), c_int32], True),
     # aimet_status_t aimet_model_param_shape(aimet_model_t *model, const char *name, int64_t *shape,
     #     int32_t capacity, int32_t *ndim);
     "aimet_model_param_shape": (c_int32, [c_void_p, c_char_p, POINTER(c_int64), c_int32, POINTER(c_int32)], True),

@@ -1,6 +1,7 @@
 """An owning Python handle over ``aimet_model_t`` (see Include/aimetcle.h, "models")."""
 
 import ctypes
+import functools
 import json
 from ctypes import POINTER, c_char_p, c_float, c_int32, c_int64, c_void_p
 
@@ -12,6 +13,12 @@ from . import _lib
 def _strings(values):
     encoded = [v.encode() for v in values]
     return (c_char_p * max(1, len(encoded)))(*encoded), len(encoded)
+
+
+@functools.lru_cache(maxsize=1024)
+def _shape_array(shape):
+    """``_int64s(shape)`` for a shape tuple, made once (read-only for C)."""
+    return _int64s(shape)
 
 
 def _int64s(values):
@@ -97,10 +104,11 @@ class Handle:
     # -- parameters -------------------------------------------------------------
 
     def set_param(self, name, array):
+        # Called for every weight before each run of an ONNX model: the data goes as a
+        # plain address and the shape from a cache (ctypes conversions cost microseconds).
         array = np.ascontiguousarray(array, dtype=np.float32)
-        dims, n = _int64s(array.shape)
-        _lib.lib().aimet_model_set_param(self.pointer, name.encode(), array.ctypes.data_as(POINTER(c_float)), dims,
-                                         array.ndim)
+        dims, n = _shape_array(array.shape)
+        _lib.lib().aimet_model_set_param(self.pointer, name.encode(), array.ctypes.data, dims, n)
 
     def param_shape(self, name):
         ndim = c_int32()

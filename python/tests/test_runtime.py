@@ -88,17 +88,22 @@ def assert_close(ours, ref, rtol, what=""):
 
 
 def check(path, make_feeds, rtol, batches=BATCHES):
-    """Runs ``path`` in both for each batch size; ``make_feeds(batch)`` gives {input name: array}."""
+    """Runs ``path`` in both for each batch size; ``make_feeds(batch)`` gives {input name: array}.
+
+    Ours runs twice: without a capture (the executor's fused plan) and capturing the first
+    input (the exact plan, one step per node)."""
     model = aonnx.load(path)
     session = ort_session(path)
     for batch in batches:
         feeds = make_feeds(batch)
         ref = session.run(None, feeds)
-        ours = model(*[feeds[name] for name in model.input_names])
-        ours = ours if isinstance(ours, tuple) else (ours,)
-        assert len(ours) == len(ref)
-        for k, (a, b) in enumerate(zip(ours, ref)):
-            assert_close(a, b, rtol, f"batch {batch}, output {k}")
+        inputs = [feeds[name] for name in model.input_names]
+        exact, _ = aimetcle.run(model, *inputs, capture=model.input_names[:1])
+        for plan, ours in (("fused", model(*inputs)), ("exact", exact)):
+            ours = ours if isinstance(ours, tuple) else (ours,)
+            assert len(ours) == len(ref)
+            for k, (a, b) in enumerate(zip(ours, ref)):
+                assert_close(a, b, rtol, f"{plan} plan, batch {batch}, output {k}")
     return model
 
 
@@ -747,6 +752,19 @@ def test_fusion_patterns(tmp_path, pattern):
                  f"captured '{name}'")
 
 
+def test_winograd_conv_bn_add_relu(tmp_path):
+    """A 3x3 stride-1 conv with >= 16 channels (the Winograd F(4x4, 3x3) path) on a plane whose
+    tiles overhang it (13x15), with a folded batch norm, a residual Add and Relu fused in."""
+    rng = np.random.default_rng(23)
+    c = 16
+    inits = {"w": randn(rng, c, c, 3, 3, scale=0.2), "b": randn(rng, c)}
+    inits.update(_bn_inits(rng, "bn", c))
+    nodes = [_conv_node("c", "x", "c", "w", "b", kernel_shape=[3, 3], pads=[1, 1, 1, 1]), _bn_node("bn", "c", "n", "bn"),
+             helper.make_node("Add", ["n", "x"], ["a"]), helper.make_node("Relu", ["a"], ["y"])]
+    path = make_model(tmp_path, nodes, [("x", ["N", c, 13, 15])], ["y"], inits)
+    check(path, single_input(["N", c, 13, 15]), LINEAR, batches=(1, 3, 5))
+
+
 def test_conv_add_broadcasting_the_conv_output(tmp_path):
     """Add(conv output [N,1,H,W], x [N,C,H,W]): the sum has the *other* operand's shape."""
     rng = np.random.default_rng(11)
@@ -857,6 +875,8 @@ def test_exported_models(tmp_path, arch):
     assert ref.shape == (batch, 1000)
     loaded = aonnx.load(path)
     assert_close(loaded(x), ref, LINEAR, f"{arch} loaded")
+    exact, _ = aimetcle.run(loaded, x, capture=loaded.input_names)
+    assert_close(exact, ref, LINEAR, f"{arch} loaded, exact plan")
     assert_close(tree(x), ref, LINEAR, f"{arch} module tree")
     # the loaded model runs other batch sizes too
     assert_close(loaded(x[:1]), ref[:1], LINEAR, f"{arch} batch 1")

@@ -147,9 +147,7 @@ final class DepthwiseEngine: EngineCore, ReconstructionEngine {
     /// The three horizontal taps of 4 outputs at `ox` from one padded row.
     @inline(__always)
     private func taps(_ row: UnsafePointer<Float>, _ ox: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
-        if geometry.strideW == 1 { return (row.vector4(ox), row.vector4(ox + 1), row.vector4(ox + 2)) }
-        let a = row.load8(2 * ox), b = row.load8(2 * ox + 2)
-        return (a.evenHalf, a.oddHalf, b.evenHalf)
+        DepthwiseConv.taps(row, ox, stride: geometry.strideW)
     }
 
     private func forward3x3(_ padded: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
@@ -168,7 +166,7 @@ final class DepthwiseEngine: EngineCore, ReconstructionEngine {
                 var acc = w0 * a0 + w1 * a1 + w2 * a2
                 acc += w3 * b0 + w4 * b1 + w5 * b2
                 acc += w6 * c0 + w7 * c1 + w8 * c2
-                out.storeVector4(acc, ox)
+                out.store4(acc, ox)
                 ox += 4
             }
         }
@@ -182,7 +180,7 @@ final class DepthwiseEngine: EngineCore, ReconstructionEngine {
             let d = UnsafePointer(dy + oy * rowStride)
             var ox = 0
             while ox < rowStride {
-                let v = d.vector4(ox)
+                let v = d.load4(ox)
                 let (a0, a1, a2) = taps(r0, ox)
                 let (b0, b1, b2) = taps(r1, ox)
                 let (c0, c1, c2) = taps(r2, ox)
@@ -230,18 +228,5 @@ final class DepthwiseEngine: EngineCore, ReconstructionEngine {
                 acc[ky * g.kW + kx] += sum
             }
         }
-    }
-}
-
-// Four-lane loads and stores of the 3×3 kernels (one SSE register).
-extension UnsafePointer where Pointee == Float {
-    @inline(__always) fileprivate func vector4(_ offset: Int) -> SIMD4<Float> {
-        UnsafeRawPointer(self + offset).loadUnaligned(as: SIMD4<Float>.self)
-    }
-}
-
-extension UnsafeMutablePointer where Pointee == Float {
-    @inline(__always) fileprivate func storeVector4(_ value: SIMD4<Float>, _ offset: Int) {
-        UnsafeMutableRawPointer(self + offset).storeBytes(of: value, as: SIMD4<Float>.self)
     }
 }

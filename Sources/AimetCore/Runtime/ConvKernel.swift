@@ -12,7 +12,7 @@ import Synchronization
 /// - Depthwise (`group == C`, one input channel per group) runs the direct
 ///   `DepthwiseConv` kernel per plane.
 /// - 3×3 stride-1 convs with at least 16 input and output channels: Winograd
-///   F(2×2, 3×3) (`Winograd`), 2.25× fewer multiplies.
+///   F(4×4, 3×3) (`Winograd`), 4× fewer multiplies.
 /// - Everything else: per image, group and column tile (sized to the L2
 ///   cache), im2col into a per-worker buffer (1×1 / stride 1 / no padding
 ///   reads the input directly) and one `sgemm`
@@ -74,7 +74,7 @@ final class ConvKernel: Kernel {
         }
         weights = w
         self.bias = b
-        // Winograd F(2×2, 3×3) for 3×3 stride-1 convs with enough channels; the
+        // Winograd F(4×4, 3×3) for 3×3 stride-1 convs with enough channels; the
         // transformed weights are made on first use (a plan that never runs costs no memory).
         let k = window.kernel, st = window.strides, d = window.dilations
         usesWinograd = window.rank == 2 && k == [3, 3] && st == [1, 1] && d == [1, 1] && groups == 1 && inPerGroup >= 16 && m >= 16
@@ -101,40 +101,61 @@ final class ConvKernel: Kernel {
         let g = try window.geometry(input: Array(x.dropFirst(2)))
         let k = inPerGroup * g.kernelCount
         guard k < BLAS.maxDimension, g.outCount < BLAS.maxDimension else { throw AimetError.shape("input \(x) is too large") }
-        let out = window.rank == 1 ? [x[0], outChannels, g.outW] : [x[0], outChannels, g.outH, g.outW]
-        if residual, !Shapes.broadcasts(shapes[1], to: out) {
-            throw AimetError.shape("the added value's shape \(shapes[1]) does not broadcast to the conv output \(out)")
-        }
-        return out
+        let out = convShape(x, g)
+        // The fused Add broadcasts both ways: its other operand may be the larger one.
+        return residual ? try Shapes.broadcast(out, shapes[1]) : out
+    }
+
+    /// The conv's own output shape (before a fused residual Add broadcasts it).
+    private func convShape(_ x: [Int], _ g: ConvGeometry) -> [Int] {
+        window.rank == 1 ? [x[0], outChannels, g.outW] : [x[0], outChannels, g.outH, g.outW]
     }
 
     func run(_ args: KernelArgs) throws {
         let xShape = args.shapes[0]
         let g = try window.geometry(input: Array(xShape.dropFirst(2)))
-        let n = xShape[0]
-        // A residual of the output's own shape goes into the epilogue; another broadcast is added afterwards.
-        let fusedResidual: UnsafePointer<Float>? = residual && args.shapes[1] == args.outputShape ? args.inputs[1] : nil
-        let lateResidual = residual && fusedResidual == nil
-        let act = lateResidual ? Activation.none : activation
+        let convShape = convShape(xShape, g), n = xShape[0]
+        // A residual of the output's own shape goes into the epilogue. Any other
+        // broadcast is added afterwards, the conv writing into the output when it
+        // has the output's shape, else into a buffer of its own.
+        let fuses = !residual || (args.shapes[1] == args.outputShape && convShape == args.outputShape)
+        if fuses {
+            convolve(args.inputs[0], g, n, args.output, activation, residual ? args.inputs[1] : nil, args.workers, args.workspaces)
+            return
+        }
+        func addResidual(_ conv: UnsafePointer<Float>) {
+            BinaryKernel.compute(.add, conv, convShape, args.inputs[1], args.shapes[1], into: args.output, args.outputShape,
+                                 workers: args.workers)
+        }
+        if convShape == args.outputShape {
+            convolve(args.inputs[0], g, n, args.output, .none, nil, args.workers, args.workspaces)
+            addResidual(args.output)
+        } else {
+            let conv = [Float](unsafeUninitializedCapacity: convShape.reduce(1, *)) { buffer, initialized in
+                if let base = buffer.baseAddress { convolve(args.inputs[0], g, n, base, .none, nil, args.workers, args.workspaces) }
+                initialized = buffer.count
+            }
+            conv.withUnsafeBufferPointer { if let base = $0.baseAddress { addResidual(base) } }
+        }
+        activation.apply(args.output, args.outputShape.reduce(1, *))
+    }
+
+    /// The conv of `n` images into `y` (the conv's own shape), with the epilogue
+    /// `act(· + bias + residual)` (`residual` of that shape, optional).
+    private func convolve(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ n: Int, _ y: UnsafeMutablePointer<Float>,
+                          _ act: Activation, _ residual: UnsafePointer<Float>?, _ workers: Int, _ workspaces: [Workspace]) {
         if isDepthwise {
-            runDepthwise(args.inputs[0], g, n, args.output, act, fusedResidual, args.workers, args.workspaces)
+            runDepthwise(x, g, n, y, act, residual, workers, workspaces)
         } else if usesWinograd && Winograd.suits(g, inChannels: inPerGroup, outChannels: outChannels, groups: groups) {
-            let x = args.inputs[0], y = args.output
-            let blocking = Winograd.Blocking(images: n, channels: inPerGroup, outChannels: outChannels, g, workers: args.workers)
+            let blocking = Winograd.Blocking(images: n, channels: inPerGroup, outChannels: outChannels, g, workers: workers)
             winogradWeights().withUnsafeBufferPointer { ub in
-                Parallel.forEach(blocking.count, workers: args.workers) { blocks, worker in
+                Parallel.forEach(blocking.count, workers: workers) { blocks, worker in
                     Winograd.run(x, blocking, blocks: blocks, channels: inPerGroup, g, u: ub.baseAddress!, outChannels: outChannels,
-                                 bias: bias, activation: act, residual: fusedResidual, into: y, workspace: args.workspaces[worker])
+                                 bias: bias, activation: act, residual: residual, into: y, workspace: workspaces[worker])
                 }
             }
         } else {
-            runGEMM(args.inputs[0], g, n, args.output, act, fusedResidual, args.workers, args.workspaces)
-        }
-        if lateResidual {
-            let count = args.outputShape.reduce(1, *)
-            BinaryKernel.compute(.add, args.output, args.outputShape, args.inputs[1], args.shapes[1],
-                                 into: args.output, args.outputShape, workers: args.workers)
-            activation.apply(args.output, count)
+            runGEMM(x, g, n, y, act, residual, workers, workspaces)
         }
     }
 

@@ -44,11 +44,11 @@ enum DepthwiseConv {
                       _ y: UnsafeMutablePointer<Float>, bias: Float, activation: Activation,
                       residual: UnsafePointer<Float>?, scratch: UnsafeMutablePointer<Float>) {
         if isThreeByThree(g) {
-            threeByThree(x, w, g, y, scratch)
+            threeByThree(x, w, g, y, scratch, bias: bias, activation: activation, residual: residual)
         } else {
             generic(x, w, g, y)
+            activation.apply(y, g.outCount, bias: bias, residual: residual)
         }
-        activation.apply(y, g.outCount, bias: bias, residual: residual)
     }
 
     private static func isThreeByThree(_ g: ConvGeometry) -> Bool {
@@ -56,14 +56,21 @@ enum DepthwiseConv {
     }
 
     /// Rows and columns of the padded plane: every row the windows touch, and
-    /// every column the 4-wide vector loads touch for outputs rounded up to 4.
-    /// Stride 1: `col = ox + kx`, `ow4 + 2` columns. Stride 2 keeps each padded
-    /// row split into its even and odd columns, `E[j] = P[2j]`, `O[j] = P[2j+1]`
-    /// (`ow4 + 1` each), so the taps `P[2·ox]`, `P[2·ox+1]`, `P[2·ox+2]` are the
-    /// contiguous `E[ox]`, `O[ox]`, `E[ox+1]`.
+    /// every column the vector loads touch for outputs rounded up to 4
+    /// (`taps`): `ow4 + 2` columns for stride 1, `2·ow4 + 2` for stride 2.
     private static func paddedSize(_ g: ConvGeometry) -> (rows: Int, cols: Int) {
         let ow4 = (g.outW + 3) / 4 * 4
-        return ((g.outH - 1) * g.strideH + 3, g.strideW == 1 ? ow4 + 2 : 2 * (ow4 + 1))
+        return ((g.outH - 1) * g.strideH + 3, g.strideW == 1 ? ow4 + 2 : 2 * ow4 + 2)
+    }
+
+    /// The three horizontal taps of the 4 outputs at `ox` from one padded row:
+    /// `row[s·ox + kx + s·j]` for `kx < 3`, lanes `j < 4`, horizontal stride `s`
+    /// 1 or 2 (then the even and odd lanes of two 8-wide loads).
+    @inline(__always)
+    static func taps(_ row: UnsafePointer<Float>, _ ox: Int, stride: Int) -> (Float4, Float4, Float4) {
+        if stride == 1 { return (row.load4(ox), row.load4(ox + 1), row.load4(ox + 2)) }
+        let a = row.load8(2 * ox), b = row.load8(2 * ox + 2)
+        return (a.evenHalf, a.oddHalf, b.evenHalf)
     }
 
     /// One tap at a time: `row += w · shifted input row` over the valid columns.
@@ -94,78 +101,53 @@ enum DepthwiseConv {
         }
     }
 
-    /// 3×3, dilation 1, horizontal stride 1 or 2, any vertical stride and padding.
+    /// 3×3, dilation 1, horizontal stride 1 or 2, any vertical stride and padding;
+    /// bias and residual join each vector before it is stored.
     private static func threeByThree(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: ConvGeometry,
-                                     _ y: UnsafeMutablePointer<Float>, _ padded: UnsafeMutablePointer<Float>) {
+                                     _ y: UnsafeMutablePointer<Float>, _ padded: UnsafeMutablePointer<Float>,
+                                     bias: Float, activation: Activation, residual: UnsafePointer<Float>?) {
         let ow = g.outW, iw = g.inW, ih = g.inH, pl = g.padLeft
         let (rows, cols) = paddedSize(g)
-        let half = cols / 2   // stride 2: E then O, `half` floats each
-        // Input rows into the padded plane. Only the positions that hold input are
-        // written: the rest was zeroed by `prepare` and stays zero for every plane.
+        // Input rows into the padded plane, `dst[c] = src[c − pl]`. Only the positions that
+        // hold input are written: the rest was zeroed by `prepare` and stays zero for every plane.
+        let n = max(0, min(cols, pl + iw) - pl)
         for r in max(0, g.padTop)..<max(max(0, g.padTop), min(rows, g.padTop + ih)) {
-            let dst = padded + r * cols
-            let src = x + (r - g.padTop) * iw
-            if g.strideW == 1 {
-                // dst[c] = src[c − pl] for c in pl ..< min(cols, pl + iw).
-                let n = max(0, min(cols, pl + iw) - pl)
-                copy(dst + pl, src, n)
-            } else {
-                // E[j] = P[2j] = src[2j − pl], O[j] = P[2j + 1] = src[2j + 1 − pl], inside the input.
-                let even = dst, odd = dst + half
-                let lo = min(half, (pl + 1) / 2), hi = max(lo, min(half, (iw - 1 + pl) / 2))
-                func edge(_ j: Int) {
-                    let c0 = 2 * j - pl, c1 = c0 + 1
-                    if c0 >= 0 && c0 < iw { even[j] = src[c0] }
-                    if c1 >= 0 && c1 < iw { odd[j] = src[c1] }
-                }
-                for j in 0..<lo { edge(j) }
-                // 8 inputs → 4 even, 4 odd at a time (the last load ends at base[2·(hi − lo) − 1]).
-                let base = src + (2 * lo - pl), n = hi - lo
-                var j = 0
-                while j + 4 <= n {
-                    let v = base.load8(2 * j)
-                    (even + lo).store4(v.evenHalf, j)
-                    (odd + lo).store4(v.oddHalf, j)
-                    j += 4
-                }
-                while j < n {
-                    even[lo + j] = base[2 * j]
-                    odd[lo + j] = base[2 * j + 1]
-                    j += 1
-                }
-                for j in hi..<half { edge(j) }
-            }
+            copy(padded + (r &* cols &+ pl), x + (r - g.padTop) &* iw, n)
         }
         let w0 = Float4(repeating: w[0]), w1 = Float4(repeating: w[1]), w2 = Float4(repeating: w[2])
         let w3 = Float4(repeating: w[3]), w4 = Float4(repeating: w[4]), w5 = Float4(repeating: w[5])
         let w6 = Float4(repeating: w[6]), w7 = Float4(repeating: w[7]), w8 = Float4(repeating: w[8])
-        // The last vector of a row may run past `ow`: it goes to `tail` and only `ow − ox` lanes are kept.
-        if g.strideW == 1 {
-            for oy in 0..<g.outH {
-                let r0 = UnsafePointer(padded + oy * g.strideH * cols), r1 = r0 + cols, r2 = r1 + cols
-                let out = y + oy * ow
-                var ox = 0
-                while ox < ow {
-                    var acc = w0 * r0.load4(ox) + w1 * r0.load4(ox + 1) + w2 * r0.load4(ox + 2)
-                    acc += w3 * r1.load4(ox) + w4 * r1.load4(ox + 1) + w5 * r1.load4(ox + 2)
-                    acc += w6 * r2.load4(ox) + w7 * r2.load4(ox + 1) + w8 * r2.load4(ox + 2)
-                    if ox + 4 <= ow { out.store4(acc, ox) } else { for j in 0..<(ow - ox) { out[ox + j] = acc[j] } }
-                    ox += 4
+        let b = Float4(repeating: bias)
+        /// Output row `oy` with bias and residual; `s` is a literal at each call, so the taps specialize.
+        @inline(__always) func row(_ oy: Int, stride s: Int) {
+            let r0 = UnsafePointer(padded + oy &* g.strideH &* cols), r1 = r0 + cols, r2 = r1 + cols
+            let out = y + oy &* ow
+            let res = residual.map { $0 + oy &* ow }
+            var ox = 0
+            while ox < ow {
+                let (a0, a1, a2) = taps(r0, ox, stride: s)
+                let (b0, b1, b2) = taps(r1, ox, stride: s)
+                let (c0, c1, c2) = taps(r2, ox, stride: s)
+                var acc = b + w0 * a0 + w1 * a1 + w2 * a2
+                acc += w3 * b0 + w4 * b1 + w5 * b2
+                acc += w6 * c0 + w7 * c1 + w8 * c2
+                // The last vector of a row may run past `ow`: only `ow − ox` lanes are kept.
+                if ox &+ 4 <= ow {
+                    if let res { acc += res.load4(ox) }
+                    out.store4(acc, ox)
+                } else {
+                    for j in 0..<(ow &- ox) { out[ox &+ j] = acc[j] + (res?[ox &+ j] ?? 0) }
                 }
+                ox &+= 4
             }
-        } else {
-            for oy in 0..<g.outH {
-                let e0 = UnsafePointer(padded + oy * g.strideH * cols), e1 = e0 + cols, e2 = e1 + cols
-                let o0 = e0 + half, o1 = e1 + half, o2 = e2 + half
-                let out = y + oy * ow
-                var ox = 0
-                while ox < ow {
-                    var acc = w0 * e0.load4(ox) + w1 * o0.load4(ox) + w2 * e0.load4(ox + 1)
-                    acc += w3 * e1.load4(ox) + w4 * o1.load4(ox) + w5 * e1.load4(ox + 1)
-                    acc += w6 * e2.load4(ox) + w7 * o2.load4(ox) + w8 * e2.load4(ox + 1)
-                    if ox + 4 <= ow { out.store4(acc, ox) } else { for j in 0..<(ow - ox) { out[ox + j] = acc[j] } }
-                    ox += 4
-                }
+        }
+        // The activation runs over runs of rows of at least 256 outputs, while they are in cache.
+        var pending = 0
+        for oy in 0..<g.outH {
+            if g.strideW == 1 { row(oy, stride: 1) } else { row(oy, stride: 2) }
+            if (oy + 1 - pending) * ow >= 256 || oy == g.outH - 1 {
+                activation.apply(y + pending * ow, (oy + 1 - pending) * ow)
+                pending = oy + 1
             }
         }
     }

@@ -25,7 +25,7 @@ import Synchronization
 ///
 /// Kernels: convolutions as im2col + OpenBLAS `sgemm` (column tiles sized to
 /// the L2 cache, several images per GEMM on small planes), 3×3 stride-1 convs
-/// by Winograd F(2×2, 3×3), depthwise convs by a direct vectorized kernel,
+/// by Winograd F(4×4, 3×3), depthwise convs by a direct vectorized kernel,
 /// transposed convs as GEMM + col2im; see each kernel type for the math.
 ///
 /// Threads: `threads` workers (default one per processor) share out each
