@@ -27,11 +27,10 @@ enum FileIO {
 
     /// Writes through a temporary file in the same folder, renamed over `path`
     /// when complete: a failure never leaves a half-written or damaged file.
+    /// The temporary file's name is unique, so two threads saving to one path
+    /// never write into each other's file: the last rename wins, whole.
     static func writeAtomically(_ data: Data, to path: String) throws {
-        let temporary = "\(path).aimetcle-tmp-\(getpid())"
-        guard let file = fopen(temporary, "wb") else {
-            throw AimetError.io("cannot write '\(path)': \(String(cString: strerror(errno)))")
-        }
+        let (file, temporary) = try createTemporary(beside: path)
         let written = data.withUnsafeBytes { fwrite($0.baseAddress, 1, data.count, file) }
         let flushed = fflush(file) == 0 && fsync(fileno(file)) == 0
         fclose(file)
@@ -43,6 +42,25 @@ enum FileIO {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
             throw AimetError.io("cannot write '\(path)': \(reason)")
+        }
+    }
+
+    /// A new file next to `path` (created exclusively, mode 0666 less the
+    /// umask, as fopen would), open for writing, and its name.
+    private static func createTemporary(beside path: String) throws -> (UnsafeMutablePointer<FILE>, String) {
+        while true {
+            let temporary = "\(path).aimetcle-tmp-\(getpid())-\(String(UInt32.random(in: .min ... .max), radix: 16))"
+            let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+            if descriptor < 0 && errno == EEXIST { continue }
+            guard descriptor >= 0, let file = fdopen(descriptor, "wb") else {
+                let reason = String(cString: strerror(errno))
+                if descriptor >= 0 {
+                    close(descriptor)
+                    unlink(temporary)
+                }
+                throw AimetError.io("cannot write '\(path)': \(reason)")
+            }
+            return (file, temporary)
         }
     }
 }
