@@ -5,7 +5,7 @@ import XCTest
 /// The inputs that crashed the ONNX loader fuzzer (bench/fuzz_onnx.sh), kept
 /// in Fixtures/fuzz/ as `<stage>-<what crashed>.onnx`, and the fuzzer's seed
 /// corpus (Fuzz/corpus/): each goes through the harness's pipeline — load,
-/// export round trip, run, equalize, export and run again — and must end in
+/// export round trip, run, quantsim, equalize, export and run again — and must end in
 /// models or `AimetError`s, never a trap; a crashing input must now meet an
 /// error where it crashed.
 final class FuzzRegressionTests: XCTestCase {
@@ -48,8 +48,9 @@ final class FuzzRegressionTests: XCTestCase {
         return outcome
     }
 
-    /// Export and reload (an exported model must load again), then a run on
-    /// small inputs of the declared shapes (free dimensions 1), as FUZZ_RUN=1.
+    /// Export and reload (an exported model must load again), then, as
+    /// FUZZ_RUN=1, a run of the model and of its quantization simulation on
+    /// small inputs of the declared shapes (free dimensions 1).
     private func check(_ model: Model, _ prefix: String, _ outcome: inout Outcome) {
         if let bytes = outcome.stage("\(prefix)export", { try model.onnxData() }) {
             do {
@@ -58,15 +59,15 @@ final class FuzzRegressionTests: XCTestCase {
                 outcome.problems.append("\(prefix)the export does not load again: \(error)")
             }
         }
-        var inputs: [String: Tensor] = [:]
-        for input in model.graph.inputs {
-            let shape = (input.shape ?? [1]).map { $0 <= 0 ? 1 : $0 }
-            guard shape.count <= 6, shape.allSatisfy({ $0 <= 4096 }), shape.reduce(1, *) <= 4096 else { return }
-            let count = shape.reduce(1, *)
-            guard let tensor = try? Tensor(shape: shape, data: (0..<count).map { Float($0 % 7) - 3 }) else { return }
-            inputs[input.name] = tensor
-        }
+        guard let inputs = model.graph.sampleInputs(maxValues: 4096) else { return }
         _ = outcome.stage("\(prefix)run") { try Executor(model: model).run(inputs) }
+        guard let sim = outcome.stage("\(prefix)quantsim", { try QuantSim(model: model) }) else { return }
+        sim.beginCalibration()
+        _ = outcome.stage("\(prefix)quantsim") { try sim.run(inputs) }
+        if outcome.stage("\(prefix)quantsim", { try sim.endCalibration() }) != nil {
+            _ = outcome.stage("\(prefix)quantsim") { try sim.run(inputs) }
+            _ = outcome.stage("\(prefix)quantsim") { try sim.encodingsFile().jsonText() }
+        }
     }
 
     func testCrashingInputsNowFailCleanly() {

@@ -1,8 +1,8 @@
 // libFuzzer entry point: the fuzzed bytes go through everything a caller can
 // do with an untrusted ONNX file — the C API's load, describe, equalize and
 // report, and the core's export round trip; with FUZZ_RUN=1 in the
-// environment also a run of the model (before and after equalize) on small
-// inputs of the declared shapes. Any outcome but an AimetError (a trap, an
+// environment also a run of the model and of its quantization simulation
+// (before and after equalize) on small inputs of the declared shapes. Any outcome but an AimetError (a trap, an
 // ASan report) is a finding. Built and run by bench/fuzz_onnx.sh.
 import AimetCore
 import CAPI
@@ -41,20 +41,19 @@ private func throughCAPI(_ start: UnsafeRawPointer, _ count: Int) {
     }
 }
 
-/// Runs the model on inputs of its declared shapes (free dimensions 1) when
-/// they are small (at most 4096 values each).
+/// Runs the model, then its quantization simulation (calibrated on the same
+/// data), on inputs of its declared shapes (free dimensions 1) when they are
+/// small (at most 4096 values each).
 private func run(_ model: Model) {
-    var inputs: [String: Tensor] = [:]
-    for input in model.graph.inputs {
-        let shape = (input.shape ?? [1]).map { $0 <= 0 ? 1 : $0 }
-        guard shape.count <= 6, shape.allSatisfy({ $0 <= 4096 }),
-              shape.reduce(1, *) <= 4096 else { return }
-        let count = shape.reduce(1, *)
-        guard let tensor = try? Tensor(shape: shape, data: (0..<count).map { Float($0 % 7) - 3 }) else { return }
-        inputs[input.name] = tensor
-    }
-    guard let executor = try? Executor(model: model) else { return }
-    _ = try? executor.run(inputs)
+    guard let inputs = model.graph.sampleInputs(maxValues: 4096) else { return }
+    if let executor = try? Executor(model: model) { _ = try? executor.run(inputs) }
+    // The quantization simulation: calibrate on the same inputs, simulate, encodings JSON.
+    guard let sim = try? QuantSim(model: model) else { return }
+    sim.beginCalibration()
+    _ = try? sim.run(inputs)
+    guard (try? sim.endCalibration()) != nil else { return }
+    _ = try? sim.run(inputs)
+    _ = try? sim.encodingsFile().jsonText()
 }
 
 /// A model the loader accepted must export, and the export must load again.
