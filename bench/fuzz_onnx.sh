@@ -22,6 +22,9 @@ mkdir -p "$scratch/corpus" "$scratch/crashes"
 # executable's; the one flag -sanitize=fuzzer,address, which comes last and so
 # wins, keeps the coverage instrumentation that a separate -sanitize=address
 # (SwiftPM's --sanitize=address) would drop.
+# SwiftPM does not notice files added to a path dependency (the main package)
+# once it has planned the build: forget the plan, keep the objects.
+rm -f "$scratch/release.yaml"
 (cd Fuzz && swift build -c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address --scratch-path "$scratch" --product FuzzOnnx)
 harness=$scratch/release/FuzzOnnx
 
