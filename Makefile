@@ -14,7 +14,7 @@ BUILD       := $(CURDIR)/build
 PREFIX      ?= /usr/local
 VERSION     := 0.1.0
 
-.PHONY: all lib cli demo test test-swift test-c test-cli test-python test-install install clean
+.PHONY: all lib cli demo test test-swift test-c test-cli test-python test-install install test-asan test-asan-c fuzz clean
 
 all: lib
 
@@ -40,8 +40,10 @@ $(BUILD)/test_%: Tests/capi/test_%.c Tests/capi/check.h Include/aimetcle.h lib
 	mkdir -p $(BUILD)
 	$(CC) -std=c11 -Wall -Wextra -Werror -IInclude $< -L$(LIBDIR) -laimetcle -Wl,-rpath,$(LIBDIR) -lm -pthread -o $@
 
-test-c: $(BUILD)/test_capi $(BUILD)/test_model $(BUILD)/test_quantsim $(BUILD)/test_adaround
+test-c: $(BUILD)/test_capi $(BUILD)/test_model $(BUILD)/test_quantsim $(BUILD)/test_adaround $(BUILD)/test_handles $(BUILD)/test_atomic
 	$(BUILD)/test_capi
+	$(BUILD)/test_handles
+	$(BUILD)/test_atomic
 	$(BUILD)/test_model $(CURDIR)/data/digits_mbv2.onnx
 	$(BUILD)/test_quantsim $(CURDIR)/data/digits_mbv2.onnx
 	$(BUILD)/test_adaround $(CURDIR)/data/digits_mbv2.onnx $(CURDIR)/data/digits.npz
@@ -67,6 +69,42 @@ install: lib cli
 # pip install ./python into a temporary folder + import from elsewhere.
 test-install: lib cli
 	PYTHON=$(PYTHON) bash Tests/install/test_install.sh
+
+# AddressSanitizer: the library and the Swift tests built with
+# --sanitize=address (debug, in .build/asan), the C tests compiled with the
+# toolchain's clang -fsanitize=address against that library (leak checking
+# on), and pytest on it with the toolchain's ASan runtime preloaded into
+# Python (leak checking off: CPython and NumPy keep memory until exit; so do
+# XCTest and the Swift runtime in the Swift tests).
+ASAN_CC     ?= clang
+ASAN_SCRATCH := $(CURDIR)/.build/asan
+ASAN_LIBDIR := $(ASAN_SCRATCH)/debug
+ASAN_BUILD  := $(BUILD)/asan
+ASAN_RT      = $(shell $(ASAN_CC) -print-file-name=libclang_rt.asan-x86_64.so)
+ASAN_C_TESTS := capi handles atomic model quantsim adaround
+
+test-asan: test-asan-c
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --scratch-path $(ASAN_SCRATCH) --sanitize=address --disable-swift-testing
+	cd python && LD_PRELOAD=$(ASAN_RT) ASAN_OPTIONS=detect_leaks=0 AIMETCLE_LIB=$(ASAN_LIBDIR)/libaimetcle.so $(PYTHON) -m pytest -q tests
+
+test-asan-c:
+	$(SWIFT) build --scratch-path $(ASAN_SCRATCH) --sanitize=address --product aimetcle
+	mkdir -p $(ASAN_BUILD)
+	for t in $(ASAN_C_TESTS); do \
+	  $(ASAN_CC) -std=c11 -g -fsanitize=address -fno-omit-frame-pointer -fuse-ld=lld -Wall -Wextra -Werror -IInclude \
+	    Tests/capi/test_$$t.c -L$(ASAN_LIBDIR) -laimetcle -Wl,-rpath,$(ASAN_LIBDIR) -lm -pthread -o $(ASAN_BUILD)/test_$$t || exit 1; \
+	done
+	ASAN_OPTIONS=detect_leaks=1 $(ASAN_BUILD)/test_capi
+	ASAN_OPTIONS=detect_leaks=1 $(ASAN_BUILD)/test_handles
+	ASAN_OPTIONS=detect_leaks=1 $(ASAN_BUILD)/test_atomic
+	ASAN_OPTIONS=detect_leaks=1 $(ASAN_BUILD)/test_model $(CURDIR)/data/digits_mbv2.onnx
+	ASAN_OPTIONS=detect_leaks=1 $(ASAN_BUILD)/test_quantsim $(CURDIR)/data/digits_mbv2.onnx
+	ASAN_OPTIONS=detect_leaks=1 $(ASAN_BUILD)/test_adaround $(CURDIR)/data/digits_mbv2.onnx $(CURDIR)/data/digits.npz
+
+# libFuzzer on the ONNX loader (Fuzz/): RUNS executions, 10^6 by default.
+RUNS ?= 1000000
+fuzz:
+	bash bench/fuzz_onnx.sh $(RUNS)
 
 clean:
 	rm -rf $(BUILD) .build

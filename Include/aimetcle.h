@@ -30,6 +30,24 @@
  * Conventions: symbols aimet_<noun>_<verb>; enum values are explicit and
  * append-only; the library keeps no caller pointer after a call returns;
  * all calls are thread-safe when they do not share buffers.
+ *
+ * Handles (aimet_model_t, aimet_quantsim_t, aimet_results_t)
+ * ----------------------------------------------------------
+ * A handle is a number in the library's registry of live handles, not an
+ * address, and numbers are never reused. So these misuses are detected and
+ * fail with a status and a message in aimet_last_error(), touching nothing:
+ *   - use after free, double free, a made-up handle, or a handle of another
+ *     kind (a quantsim passed as a model): AIMET_STATUS_INVALID_HANDLE;
+ *   - a call on a model or quantsim handle while another thread is inside a
+ *     call on the same handle (including a free): AIMET_STATUS_BUSY — the
+ *     call is refused, not queued; results handles are read-only and may be
+ *     read from several threads at once;
+ *   - NULL where a handle is required: AIMET_STATUS_NULL_POINTER (the free
+ *     functions accept NULL).
+ * What cannot be detected: using pointers the library lent (aimet_results_get
+ * data, names and shapes; aimet_last_error text) after they expire; two
+ * threads sharing the caller's own buffers; a handle value forged to equal a
+ * live handle's number.
  */
 #ifndef AIMETCLE_H
 #define AIMETCLE_H
@@ -56,7 +74,9 @@ typedef enum aimet_status {
     AIMET_STATUS_FORMAT = -7,           /* a malformed or truncated model file */
     AIMET_STATUS_FILE_NOT_FOUND = -8,   /* no file at the given path */
     AIMET_STATUS_UNKNOWN_NAME = -9,     /* no node / parameter of that name */
-    AIMET_STATUS_CANCELLED = -10,       /* a progress callback asked to stop */
+    AIMET_STATUS_INVALID_HANDLE = -10,  /* a freed handle, or not a handle of that kind */
+    AIMET_STATUS_BUSY = -11,            /* the handle is in use by another thread */
+    AIMET_STATUS_CANCELLED = -12,       /* a progress callback asked to stop */
     AIMET_STATUS_INTERNAL = -99         /* a bug in aimetcle: please report */
 } aimet_status_t;
 
@@ -151,8 +171,7 @@ aimet_status_t aimet_hbf_fold_pair(aimet_layer_t *layer1, aimet_layer_t *layer2,
  * named values; float32 parameters by name). Load one from ONNX, or build one
  * node by node; run auto-mode transforms on it; read parameters back; save
  * it as ONNX. Every transform is atomic: on error the model is unchanged.
- * A model handle must not be used from two threads at once (such a call
- * fails with AIMET_STATUS_INVALID_ARGUMENT rather than racing).
+ * A model handle serves one thread at a time (see "Handles" above).
  */
 typedef struct aimet_model aimet_model_t;
 
@@ -169,8 +188,10 @@ aimet_status_t aimet_model_save_onnx(aimet_model_t *model, const char *path);
 /* An empty model to build with the calls below. *out: caller owns. */
 aimet_status_t aimet_model_create(aimet_model_t **out);
 
-/* Releases a model; NULL is accepted. */
-void aimet_model_free(aimet_model_t *model);
+/* Releases a model; NULL is accepted (AIMET_STATUS_OK). A freed handle, a
+ * handle of another kind or a model in use by another thread is refused (see
+ * "Handles" above) and nothing is freed. */
+aimet_status_t aimet_model_free(aimet_model_t *model);
 
 /* Graph building. Names are copied. A shape entry of -1 is a free dimension. */
 aimet_status_t aimet_model_add_input(aimet_model_t *model, const char *name, const int64_t *shape, int32_t ndim);
@@ -264,8 +285,9 @@ aimet_status_t aimet_results_count(const aimet_results_t *results, int32_t *coun
 aimet_status_t aimet_results_get(const aimet_results_t *results, int32_t index, const char **name,
                                  const float **data, const int64_t **shape, int32_t *ndim);
 
-/* Releases results; NULL is accepted. */
-void aimet_results_free(aimet_results_t *results);
+/* Releases results; NULL is accepted. Pointers from aimet_results_get dangle
+ * afterwards (this cannot be detected). Misuse as for aimet_model_free. */
+aimet_status_t aimet_results_free(aimet_results_t *results);
 
 /* ------------------------------------------------------ quantization sim
  *
@@ -297,8 +319,8 @@ typedef struct aimet_quantsim_options {
 aimet_status_t aimet_quantsim_create(aimet_model_t *model, const aimet_quantsim_options_t *options,
                                      aimet_quantsim_t **out);
 
-/* Releases a simulation; NULL is accepted. */
-void aimet_quantsim_free(aimet_quantsim_t *sim);
+/* Releases a simulation; NULL is accepted. Misuse as for aimet_model_free. */
+aimet_status_t aimet_quantsim_free(aimet_quantsim_t *sim);
 
 /* Starts observing activations (runs then pass values through unquantized). */
 aimet_status_t aimet_quantsim_begin_calibration(aimet_quantsim_t *sim);

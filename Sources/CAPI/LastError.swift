@@ -55,6 +55,9 @@ func guarded(_ function: String, _ body: () throws -> Void) -> Int32 {
     } catch let error as AimetError {
         recordError("\(function): \(error.message)")
         return error.kind.status.rawValue
+    } catch let error as HandleError {
+        recordError("\(function): \(error.message)")
+        return error.status.rawValue
     } catch {
         recordError("\(function): internal error: \(error)")
         return AIMET_STATUS_INTERNAL.rawValue
@@ -73,6 +76,8 @@ func statusText(_ status: Int32) -> StaticString {
     case AIMET_STATUS_FORMAT: return "malformed model file"
     case AIMET_STATUS_FILE_NOT_FOUND: return "file not found"
     case AIMET_STATUS_UNKNOWN_NAME: return "unknown name"
+    case AIMET_STATUS_INVALID_HANDLE: return "invalid handle (freed, or not a handle of that kind)"
+    case AIMET_STATUS_BUSY: return "handle in use by another thread"
     case AIMET_STATUS_CANCELLED: return "cancelled"
     case AIMET_STATUS_INTERNAL: return "internal error"
     default: return "unknown status"

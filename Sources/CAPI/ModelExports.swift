@@ -44,7 +44,7 @@ public func aimet_model_create(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> 
 }
 
 @_cdecl("aimet_model_free")
-public func aimet_model_free(_ model: OpaquePointer?) { ModelHandle.release(model) }
+public func aimet_model_free(_ model: OpaquePointer?) -> Int32 { ModelHandle.release(model) }
 
 // MARK: - Building
 

@@ -2,38 +2,115 @@ import AimetCore
 import CAimetABI
 import Glibc
 
-/// The object behind an opaque C handle: retained while the caller holds the
-/// pointer, and guarded against use from two threads at once.
+// MARK: - Handles
+
+/// A misused handle, reported with its own status: a stale or foreign handle
+/// (AIMET_STATUS_INVALID_HANDLE) or one another thread is using (AIMET_STATUS_BUSY).
+struct HandleError: Error {
+    let status: aimet_status_t
+    let message: String
+}
+
+/// The object behind an opaque C handle. C never sees its address: a handle
+/// is a number in the registry of live handles, never reused, so a freed,
+/// doubly freed or made-up handle is found missing and reported instead of
+/// touching freed memory, and a handle of the wrong kind is refused. A call
+/// holds its own reference, so a concurrent free cannot pull the object from
+/// under it; a trylock keeps two threads from using one handle at once.
 class Handle {
-    private var busy = pthread_mutex_t()
+    private let busy = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    /// Set under `busy` when freed: a call that looked the handle up before
+    /// the free fails rather than working on a freed handle.
+    private var freed = false
+    /// The handle's number once registered.
+    fileprivate var number: UInt?
     /// What the handle is, for messages ("model", "quantsim").
     class var kind: String { "handle" }
 
-    init() { pthread_mutex_init(&busy, nil) }
+    init() { pthread_mutex_init(busy, nil) }
 
-    deinit { pthread_mutex_destroy(&busy) }
+    deinit {
+        pthread_mutex_destroy(busy)
+        busy.deallocate()
+    }
 
     /// Runs `body` with exclusive access, or fails if another thread holds it.
     func exclusive<R>(_ body: () throws -> R) throws -> R {
-        guard pthread_mutex_trylock(&busy) == 0 else {
-            throw AimetError(.invalidArgument, "the \(Self.kind) is in use by another thread; a handle serves one thread at a time")
+        guard pthread_mutex_trylock(busy) == 0 else {
+            throw HandleError(status: AIMET_STATUS_BUSY,
+                              message: "the \(Self.kind) is in use by another thread; a handle serves one thread at a time")
         }
-        defer { pthread_mutex_unlock(&busy) }
+        defer { pthread_mutex_unlock(busy) }
+        guard !freed else { throw HandleError(status: AIMET_STATUS_INVALID_HANDLE, message: "the \(Self.kind) was freed") }
         return try body()
     }
 
-    var opaque: OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
+    /// The handle for C: registers the object (kept alive until released).
+    /// Numbers are never 0, so the bit cast never makes a NULL handle.
+    var opaque: OpaquePointer { unsafeBitCast(registry.register(self), to: OpaquePointer.self) }
 
+    /// The live handle `pointer` names, if it is one of this kind.
     static func from(_ pointer: OpaquePointer?) throws -> Self {
         guard let pointer else { throw nullError(kind) }
-        return Unmanaged<Self>.fromOpaque(UnsafeRawPointer(pointer)).takeUnretainedValue()
+        let number = UInt(bitPattern: pointer)
+        guard let found = registry.lookup(number) else {
+            throw HandleError(status: AIMET_STATUS_INVALID_HANDLE, message: "\(describe(number)) is not a live \(kind) handle: already freed, or never returned by aimetcle")
+        }
+        guard let handle = found as? Self else {
+            throw HandleError(status: AIMET_STATUS_INVALID_HANDLE, message: "\(describe(number)) is a \(type(of: found).kind) handle, not a \(kind) handle")
+        }
+        return handle
     }
 
-    static func release(_ pointer: OpaquePointer?) {
-        guard let pointer else { return }
-        Unmanaged<Handle>.fromOpaque(UnsafeRawPointer(pointer)).release()
+    /// Frees a handle: NULL is a no-op; a stale handle, a handle of another
+    /// kind or one in use by another thread is reported and left as it was.
+    @discardableResult
+    static func release(_ pointer: OpaquePointer?) -> Int32 {
+        guarded("aimet_\(kind)_free") {
+            guard pointer != nil else { return }
+            let handle = try from(pointer)
+            try handle.exclusive {
+                handle.freed = true
+                registry.remove(UInt(bitPattern: pointer))
+            }
+        }
     }
+
+    private static func describe(_ number: UInt) -> String { "handle 0x\(String(number, radix: 16))" }
 }
+
+/// The live handles by number, behind one mutex. Numbers start far from
+/// small integers and step by 16, so they look like (aligned) pointers.
+private final class Registry: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private var live: [UInt: Handle] = [:]
+    private var next: UInt = 0xA1E7_0000_0010
+
+    init() { pthread_mutex_init(mutex, nil) }
+
+    private func locked<R>(_ body: () -> R) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body()
+    }
+
+    func register(_ handle: Handle) -> UInt {
+        locked {
+            if let number = handle.number { return number }
+            let number = next
+            next += 16
+            handle.number = number
+            live[number] = handle
+            return number
+        }
+    }
+
+    func lookup(_ number: UInt) -> Handle? { locked { live[number] } }
+
+    func remove(_ number: UInt) { locked { _ = live.removeValue(forKey: number) } }
+}
+
+private let registry = Registry()
 
 /// What an `aimet_model_t *` points to: a model, the last transform's report,
 /// and the compiled executor.

@@ -47,7 +47,7 @@ public func aimet_quantsim_create(_ model: OpaquePointer?, _ options: UnsafePoin
 }
 
 @_cdecl("aimet_quantsim_free")
-public func aimet_quantsim_free(_ sim: OpaquePointer?) { QuantSimHandle.release(sim) }
+public func aimet_quantsim_free(_ sim: OpaquePointer?) -> Int32 { QuantSimHandle.release(sim) }
 
 @_cdecl("aimet_quantsim_begin_calibration")
 public func aimet_quantsim_begin_calibration(_ sim: OpaquePointer?) -> Int32 {

@@ -64,6 +64,6 @@ public func aimet_results_get(_ results: OpaquePointer?, _ index: Int32, _ name:
 }
 
 @_cdecl("aimet_results_free")
-public func aimet_results_free(_ results: OpaquePointer?) {
+public func aimet_results_free(_ results: OpaquePointer?) -> Int32 {
     ResultsHandle.release(results)
 }

@@ -5,8 +5,10 @@
 
 #include "aimetcle.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int passed, failed;
@@ -55,6 +57,44 @@ static inline aimet_status_t run_model(void *m, const aimet_tensor_t *in, int32_
 static inline aimet_status_t run_sim(void *s, const aimet_tensor_t *in, int32_t n, const char *const *c, int32_t nc,
                                      aimet_results_t **out) {
     return aimet_quantsim_run((aimet_quantsim_t *)s, in, n, c, nc, out);
+}
+
+/* The whole file, malloc'ed (NULL if it cannot be read); *size set. */
+static inline char *read_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *data = malloc((size_t)n + 1);
+    *size = fread(data, 1, (size_t)n, f);
+    fclose(f);
+    return data;
+}
+
+/* Entries of a folder, not counting . and .. (-1 if it cannot be read). */
+static inline int folder_entries(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) n++;
+    closedir(d);
+    return n;
+}
+
+/* A model's JSON text (aimet_model_describe_json, _report_json: query the
+ * size, then fill), malloc'ed; NULL on error. */
+static inline char *model_json(aimet_status_t (*get)(aimet_model_t *, char *, int64_t, int64_t *), aimet_model_t *m) {
+    int64_t length = 0;
+    if (get(m, NULL, 0, &length) != AIMET_STATUS_OK) return NULL;
+    char *text = malloc((size_t)length);
+    if (get(m, text, length, &length) != AIMET_STATUS_OK) {
+        free(text);
+        return NULL;
+    }
+    return text;
 }
 
 /* Prints the closing line and returns the exit code. */

@@ -101,9 +101,12 @@ static void test_bn_fold_errors(void) {
     conv.kind = 42;
     CHECK_ERROR(aimet_bn_fold(&conv, &bn, 0), AIMET_STATUS_INVALID_ARGUMENT, "unknown layer kind 42");
     conv.kind = AIMET_LAYER_CONV2D;
+    float b5[5] = {1, 2, 0, 0, 0}; /* bias_len must describe a real buffer (ASan caught a 2-float one) */
+    conv.bias = b5;
     conv.bias_len = 5;
     bn.num_features = 2;
     CHECK_ERROR(aimet_bn_fold(&conv, &bn, 0), AIMET_STATUS_SHAPE_MISMATCH, "bias has 5 entries");
+    conv.bias = b;
     conv.bias_len = 2;
 
     w[3] = NAN;

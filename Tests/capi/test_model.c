@@ -36,53 +36,10 @@ static int write_file(const char *path, const void *data, size_t size) {
     return fclose(f) == 0 && n == size;
 }
 
-/* The whole file, malloc'ed; *size set. */
-static char *read_file(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *data = malloc((size_t)n + 1);
-    *size = fread(data, 1, (size_t)n, f);
-    fclose(f);
-    return data;
-}
+/* describe_json / report_json, malloc'ed (NULL on error). */
+static char *describe(aimet_model_t *m) { return model_json(aimet_model_describe_json, m); }
 
-/* Entries of a folder, not counting . and .. */
-static int folder_entries(const char *path) {
-    DIR *d = opendir(path);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) n++;
-    closedir(d);
-    return n;
-}
-
-/* describe_json, malloc'ed (NULL on error). */
-static char *describe(aimet_model_t *m) {
-    int64_t length = 0;
-    if (aimet_model_describe_json(m, NULL, 0, &length) != AIMET_STATUS_OK) return NULL;
-    char *text = malloc((size_t)length);
-    if (aimet_model_describe_json(m, text, length, &length) != AIMET_STATUS_OK) {
-        free(text);
-        return NULL;
-    }
-    return text;
-}
-
-static char *report(aimet_model_t *m) {
-    int64_t length = 0;
-    if (aimet_model_report_json(m, NULL, 0, &length) != AIMET_STATUS_OK) return NULL;
-    char *text = malloc((size_t)length);
-    if (aimet_model_report_json(m, text, length, &length) != AIMET_STATUS_OK) {
-        free(text);
-        return NULL;
-    }
-    return text;
-}
+static char *report(aimet_model_t *m) { return model_json(aimet_model_report_json, m); }
 
 static int count_of(const char *text, const char *needle) {
     int n = 0;

@@ -32,7 +32,9 @@ AIMET_STATUS_IO = -6
 AIMET_STATUS_FORMAT = -7
 AIMET_STATUS_FILE_NOT_FOUND = -8
 AIMET_STATUS_UNKNOWN_NAME = -9
-AIMET_STATUS_CANCELLED = -10
+AIMET_STATUS_INVALID_HANDLE = -10
+AIMET_STATUS_BUSY = -11
+AIMET_STATUS_CANCELLED = -12
 AIMET_STATUS_INTERNAL = -99
 
 # aimet_layer_kind_t
@@ -173,8 +175,8 @@ _DECLARATIONS = {
     "aimet_model_save_onnx": (c_int32, [c_void_p, c_char_p], True),
     # aimet_status_t aimet_model_create(aimet_model_t **out);
     "aimet_model_create": (c_int32, [POINTER(c_void_p)], True),
-    # void aimet_model_free(aimet_model_t *model);
-    "aimet_model_free": (None, [c_void_p], False),
+    # aimet_status_t aimet_model_free(aimet_model_t *model);
+    "aimet_model_free": (c_int32, [c_void_p], True),
     # aimet_status_t aimet_model_add_input(aimet_model_t *model, const char *name, const int64_t *shape, int32_t ndim);
     "aimet_model_add_input": (c_int32, [c_void_p, c_char_p, POINTER(c_int64), c_int32], True),
     # aimet_status_t aimet_model_add_output(aimet_model_t *model, const char *name);
@@ -233,15 +235,15 @@ _DECLARATIONS = {
     #     const float **data, const int64_t **shape, int32_t *ndim);
     "aimet_results_get": (c_int32, [c_void_p, c_int32, POINTER(c_char_p), POINTER(POINTER(c_float)),
                                     POINTER(POINTER(c_int64)), POINTER(c_int32)], True),
-    # void aimet_results_free(aimet_results_t *results);
-    "aimet_results_free": (None, [c_void_p], False),
+    # aimet_status_t aimet_results_free(aimet_results_t *results);
+    "aimet_results_free": (c_int32, [c_void_p], True),
 
     # --- quantization simulation ---
     # aimet_status_t aimet_quantsim_create(aimet_model_t *model, const aimet_quantsim_options_t *options,
     #     aimet_quantsim_t **out);
     "aimet_quantsim_create": (c_int32, [c_void_p, POINTER(aimet_quantsim_options_t), POINTER(c_void_p)], True),
-    # void aimet_quantsim_free(aimet_quantsim_t *sim);
-    "aimet_quantsim_free": (None, [c_void_p], False),
+    # aimet_status_t aimet_quantsim_free(aimet_quantsim_t *sim);
+    "aimet_quantsim_free": (c_int32, [c_void_p], True),
     # aimet_status_t aimet_quantsim_begin_calibration(aimet_quantsim_t *sim);
     "aimet_quantsim_begin_calibration": (c_int32, [c_void_p], True),
     # aimet_status_t aimet_quantsim_end_calibration(aimet_quantsim_t *sim);

@@ -37,9 +37,13 @@ class AimetKeyError(AimetError, KeyError):
         return self.message
 
 
+class AimetBusyError(AimetValueError):
+    """The handle is in use by another thread (a ValueError, as before the status had its own code)."""
+
+
 _BY_STATUS = {-1: AimetValueError, -2: AimetTypeError, -3: AimetValueError, -4: AimetValueError,
               -5: AimetValueError, -6: AimetOSError, -7: AimetValueError, -8: AimetFileNotFoundError,
-              -9: AimetKeyError, -10: AimetCancelled}
+              -9: AimetKeyError, -10: AimetValueError, -11: AimetBusyError, -12: AimetCancelled}
 
 
 def status_error(code: int, message: str) -> AimetError:

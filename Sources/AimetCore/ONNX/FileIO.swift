@@ -27,6 +27,8 @@ public enum FileIO {
 
     /// Writes through a temporary file in the same folder, renamed over `path`
     /// when complete: a failure never leaves a half-written or damaged file.
+    /// The temporary file's name is unique, so two threads saving to one path
+    /// never write into each other's file: the last rename wins, whole.
     static func writeAtomically(_ data: Data, to path: String) throws {
         try writeAtomically([(data, path)])
     }
@@ -38,10 +40,7 @@ public enum FileIO {
         var temporaries: [String] = []
         defer { for t in temporaries { unlink(t) } }
         for (data, path) in files {
-            let temporary = "\(path).aimetcle-tmp-\(getpid())"
-            guard let file = fopen(temporary, "wb") else {
-                throw AimetError.io("cannot write '\(path)': \(String(cString: strerror(errno)))")
-            }
+            let (file, temporary) = try createTemporary(beside: path)
             temporaries.append(temporary)
             let written = data.withUnsafeBytes { fwrite($0.baseAddress, 1, data.count, file) }
             let flushed = fflush(file) == 0 && fsync(fileno(file)) == 0
@@ -56,5 +55,24 @@ public enum FileIO {
             }
         }
         temporaries.removeAll()
+    }
+
+    /// A new file next to `path` (created exclusively, mode 0666 less the
+    /// umask, as fopen would), open for writing, and its name.
+    private static func createTemporary(beside path: String) throws -> (UnsafeMutablePointer<FILE>, String) {
+        while true {
+            let temporary = "\(path).aimetcle-tmp-\(getpid())-\(String(UInt32.random(in: .min ... .max), radix: 16))"
+            let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+            if descriptor < 0 && errno == EEXIST { continue }
+            guard descriptor >= 0, let file = fdopen(descriptor, "wb") else {
+                let reason = String(cString: strerror(errno))
+                if descriptor >= 0 {
+                    close(descriptor)
+                    unlink(temporary)
+                }
+                throw AimetError.io("cannot write '\(path)': \(reason)")
+            }
+            return (file, temporary)
+        }
     }
 }

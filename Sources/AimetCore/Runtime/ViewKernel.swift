@@ -41,21 +41,26 @@ final class ViewKernel: Kernel {
             let a = try Shapes.axis(axis, rank: x.count, allowEnd: true)
             return [Shapes.product(x, 0..<a), Shapes.product(x, a..<x.count)]
         case .reshape(let target, let allowZero):
+            // Products checked: a fuzzed target such as [2^43, 2^22] must not trap.
+            guard target.allSatisfy({ $0 >= -1 }), target.filter({ $0 == -1 }).count <= 1 else {
+                throw AimetError.shape("target shape \(target) has a dimension below -1 or more than one -1")
+            }
             var out = target
             for (i, d) in target.enumerated() where d == 0 && !allowZero {
                 guard i < x.count else { throw AimetError.shape("target shape \(target) copies axis \(i), which the input \(x) lacks") }
                 out[i] = x[i]
             }
-            let total = x.reduce(1, *)
+            let total = try Shapes.count(x)
             if let unknown = out.firstIndex(of: -1) {
-                let known = out.enumerated().reduce(1) { $1.offset == unknown ? $0 : $0 * $1.element }
+                let known = try Shapes.count(out.enumerated().filter { $0.offset != unknown }.map(\.element))
                 guard known > 0, total % known == 0 else {
                     throw AimetError.shape("cannot reshape \(x) (\(total) elements) to \(target)")
                 }
                 out[unknown] = total / known
             }
-            guard out.reduce(1, *) == total else {
-                throw AimetError.shape("cannot reshape \(x) (\(total) elements) to \(target) (\(out.reduce(1, *)) elements)")
+            let count = try Shapes.count(out)
+            guard count == total else {
+                throw AimetError.shape("cannot reshape \(x) (\(total) elements) to \(target) (\(count) elements)")
             }
             return out
         }
