@@ -101,7 +101,7 @@ test-asan-c:
 	ASAN_OPTIONS=detect_leaks=1 $(ASAN_BUILD)/test_quantsim $(CURDIR)/data/digits_mbv2.onnx
 	ASAN_OPTIONS=detect_leaks=1 $(ASAN_BUILD)/test_adaround $(CURDIR)/data/digits_mbv2.onnx $(CURDIR)/data/digits.npz
 
-# libFuzzer on the ONNX loader (Fuzz/): RUNS executions, 10^6 by default.
+# libFuzzer on the ONNX loader (bench/fuzz/): RUNS executions, 10^6 by default.
 RUNS ?= 1000000
 fuzz:
 	bash bench/fuzz_onnx.sh $(RUNS)

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Fuzzes the ONNX loader with libFuzzer + AddressSanitizer (Fuzz/, issue 6 §3).
+# Fuzzes the ONNX loader with libFuzzer + AddressSanitizer (bench/fuzz/, issue 6 §3).
 #
 #   bench/fuzz_onnx.sh [RUNS] [extra libFuzzer flags...]     (default 1000000 runs)
 #
 # FUZZ_RUN=1 in the environment also runs each loaded model (the executor).
 #
-# Builds Fuzz/ (the harness Fuzz/Sources/FuzzOnnx/main.swift: C API load -> describe ->
+# Builds bench/fuzz/ (the harness bench/fuzz/Sources/FuzzOnnx/main.swift: C API load -> describe ->
 # equalize -> report, core export round trip) with --sanitize=fuzzer,address
-# into .build/fuzz, then runs it from the seed corpus Fuzz/corpus (regenerate
-# with python3 Fuzz/make_seeds.py). New corpus entries go to
+# into .build/fuzz, then runs it from the seed corpus bench/fuzz/corpus (regenerate
+# with python3 bench/fuzz/make_seeds.py). New corpus entries go to
 # .build/fuzz/corpus, crashing inputs to .build/fuzz/crashes/. Prints
 # libFuzzer's final stats and one summary line: executions, exec/s, seconds.
 set -euo pipefail
@@ -25,7 +25,7 @@ mkdir -p "$scratch/corpus" "$scratch/crashes"
 # SwiftPM does not notice files added to a path dependency (the main package)
 # once it has planned the build: forget the plan, keep the objects.
 rm -f "$scratch/release.yaml"
-(cd Fuzz && swift build -c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address --scratch-path "$scratch" --product FuzzOnnx)
+(cd bench/fuzz && swift build -c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address --scratch-path "$scratch" --product FuzzOnnx)
 harness=$scratch/release/FuzzOnnx
 
 log=$scratch/fuzz.log
@@ -33,9 +33,9 @@ log=$scratch/fuzz.log
 # and saves the input (the Swift backtracer's memory reads trip ASan).
 start=$(date +%s)
 set +e
-SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:${ASAN_OPTIONS:-} "$harness" -runs="$runs" -max_len=4096 -dict=Fuzz/onnx.dict \
+SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:${ASAN_OPTIONS:-} "$harness" -runs="$runs" -max_len=4096 -dict=bench/fuzz/onnx.dict \
     -print_final_stats=1 -artifact_prefix="$scratch/crashes/" "$@" \
-    "$scratch/corpus" Fuzz/corpus 2>&1 | tee "$log" | grep -E "^#[0-9]+ +(INITED|DONE|pulse)|ERROR|SUMMARY|==|stat::"
+    "$scratch/corpus" bench/fuzz/corpus 2>&1 | tee "$log" | grep -E "^#[0-9]+ +(INITED|DONE|pulse)|ERROR|SUMMARY|==|stat::"
 status=${PIPESTATUS[0]}
 set -e
 seconds=$(( $(date +%s) - start ))

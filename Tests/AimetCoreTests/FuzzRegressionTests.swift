@@ -4,7 +4,7 @@ import XCTest
 
 /// The inputs that crashed the ONNX loader fuzzer (bench/fuzz_onnx.sh), kept
 /// in Fixtures/fuzz/ as `<stage>-<what crashed>.onnx`, and the fuzzer's seed
-/// corpus (Fuzz/corpus/): each goes through the harness's pipeline — load,
+/// corpus (bench/fuzz/corpus/): each goes through the harness's pipeline — load,
 /// export round trip, run, quantsim, equalize, export and run again — and must end in
 /// models or `AimetError`s, never a trap; a crashing input must now meet an
 /// error where it crashed.
@@ -82,7 +82,7 @@ final class FuzzRegressionTests: XCTestCase {
     }
 
     func testSeedCorpusLoadsOrFailsCleanly() {
-        let seeds = inputs(Self.root.appendingPathComponent("../../Fuzz/corpus").standardized)
+        let seeds = inputs(Self.root.appendingPathComponent("../../bench/fuzz/corpus").standardized)
         XCTAssertGreaterThanOrEqual(seeds.count, 10)
         var loaded = 0
         for url in seeds {

@@ -7,7 +7,7 @@ import PackageDescription
 
 let package = Package(
     name: "aimetcle-fuzz",
-    dependencies: [.package(name: "aimetcle", path: "..")],
+    dependencies: [.package(name: "aimetcle", path: "../..")],
     targets: [
         .executableTarget(
             name: "FuzzOnnx",

@@ -1,9 +1,9 @@
-"""Writes the fuzz seed corpus (Fuzz/corpus/): tiny ONNX models covering the
+"""Writes the fuzz seed corpus (bench/fuzz/corpus/): tiny ONNX models covering the
 loader's paths — float tensors in float_data and raw_data, integer constants,
 every attribute type, BN fold / CLS pairs and triplets, ReLU6 as Clip, IR 3
 initializers listed as inputs, a custom-domain op — plus truncated and
 bit-flipped variants. Deterministic; run from the repository root:
-    python3 Fuzz/make_seeds.py
+    python3 bench/fuzz/make_seeds.py
 """
 import os
 
