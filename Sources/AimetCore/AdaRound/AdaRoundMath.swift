@@ -145,13 +145,11 @@ func fastExp(_ x: Float) -> Float {
 /// about `4e-6·p` (the rounding loss's gradient needs no more). `0^p = 0`.
 @inline(__always)
 func fastPow(_ a: Float, _ p: Float) -> Float {
-    let bits = Swift.max(a, Float.leastNormalMagnitude).bitPattern
-    // a = 2^e · m, m ∈ [1, 2), folded to [√½, √2).
-    var e = Float(bitPattern: (bits &>> 23) | 0x4B00_0000) - (8_388_608 + 127)
-    var m = Float(bitPattern: (bits & 0x007F_FFFF) | 0x3F80_0000)
-    let big = m > 1.414_213_56
-    m = big ? m * 0.5 : m
-    e = big ? e + 1 : e
+    // a = 2^e · m with m ∈ [√½, √2): in the bits, a − bits(√½) splits into
+    // the exponent e (high bits) and m's mantissa offset from √½ (low 23 bits).
+    let i = Int32(bitPattern: Swift.max(a, Float.leastNormalMagnitude).bitPattern) &- 0x3F35_04F3
+    let e = Float(i &>> 23)
+    let m = Float(bitPattern: UInt32(bitPattern: (i & 0x007F_FFFF) &+ 0x3F35_04F3))
     let t = m - 1
     var l: Float = -0.206_860_46
     l = l * t + 0.318_410_58
@@ -325,6 +323,36 @@ typealias Mask16 = Float16x
     #endif
 }
 
+/// `(e, m)` with `x = 2^e · m`, `m ∈ [√½, √2)`, for positive normal `x` (see `fastPow`).
+@inline(__always) func vlog2Split(_ x: Float16x) -> (Float16x, Float16x) {
+    #if arch(x86_64)
+    let offset = _mm_set1_epi32(0x3F35_04F3), low = _mm_set1_epi32(0x007F_FFFF)
+    func split(_ q: Float4) -> (Float4, Float4) {
+        let i = _mm_sub_epi32(_mm_castps_si128(q), offset)
+        return (_mm_cvtepi32_ps(_mm_srai_epi32(i, 23)), _mm_castsi128_ps(_mm_add_epi32(_mm_and_si128(i, low), offset)))
+    }
+    let (e0, m0) = split(x.lowHalf.lowHalf), (e1, m1) = split(x.lowHalf.highHalf)
+    let (e2, m2) = split(x.highHalf.lowHalf), (e3, m3) = split(x.highHalf.highHalf)
+    return (Float16x(lowHalf: Float8(lowHalf: e0, highHalf: e1), highHalf: Float8(lowHalf: e2, highHalf: e3)),
+            Float16x(lowHalf: Float8(lowHalf: m0, highHalf: m1), highHalf: Float8(lowHalf: m2, highHalf: m3)))
+    #else
+    let i = bits16(x) &- 0x3F35_04F3
+    return (Float16x(i &>> 23), float16(bits: (i & 0x007F_FFFF) &+ 0x3F35_04F3))
+    #endif
+}
+
+/// Whether any lane is nonzero.
+@inline(__always) func vanyNonzero(_ x: Float16x) -> Bool {
+    #if arch(x86_64)
+    let z = _mm_setzero_ps()
+    let a = _mm_movemask_ps(_mm_cmpneq_ps(x.lowHalf.lowHalf, z)) | _mm_movemask_ps(_mm_cmpneq_ps(x.lowHalf.highHalf, z))
+    let b = _mm_movemask_ps(_mm_cmpneq_ps(x.highHalf.lowHalf, z)) | _mm_movemask_ps(_mm_cmpneq_ps(x.highHalf.highHalf, z))
+    return a | b != 0
+    #else
+    return any(x .!= 0)
+    #endif
+}
+
 /// `fastExp` on 16 lanes.
 @inline(__always)
 func fastExp(_ x: Float16x) -> Float16x {
@@ -346,12 +374,7 @@ func fastExp(_ x: Float16x) -> Float16x {
 /// `fastPow` on 16 lanes (`a ∈ [0, 1]`, `p >= 0`).
 @inline(__always)
 func fastPow(_ a: Float16x, _ p: Float) -> Float16x {
-    let x = vmax(a, Float16x(repeating: Float.leastNormalMagnitude))
-    var e = vexponentField(x) - (8_388_608 + 127)
-    var m = vor(vand(x, splat(bits: 0x007F_FFFF)), splat(bits: 0x3F80_0000))
-    let big = vless(Float16x(repeating: 1.414_213_56), m)
-    m = vselect(big, m * 0.5, m)
-    e = vselect(big, e + 1, e)
+    let (e, m) = vlog2Split(vmax(a, Float16x(repeating: Float.leastNormalMagnitude)))
     let t = m - 1
     var l = Float16x(repeating: -0.206_860_46)
     l = l * t + 0.318_410_58

@@ -231,7 +231,10 @@ final class AdaRoundWeights {
             let raw = sig * (zeta - gamma) + gamma
             let h = clamp16(raw, 0, 1)
             let dh = vkeep((zeta - gamma) * sig * (1 - sig), vequal(raw, h))
-            if round {
+            if round && !vanyNonzero(dh) {
+                // Saturated (h ∈ {0, 1} in every lane, common late in the optimisation): no gradient.
+                store(Float16x(), rg, i, count)
+            } else if round {
                 // ∂(reg·(1 − |2h − 1|^β))/∂V = −2·reg·β·|u|^(β−1)·sign(u)·dh/dV, u = 2h − 1.
                 let u = 2 * h - 1
                 let sign = vand(u, splat(bits: 0x8000_0000))
