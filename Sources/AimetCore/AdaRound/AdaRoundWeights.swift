@@ -140,11 +140,11 @@ final class AdaRoundWeights {
             q.zeroRoundGrad = zero
             // The three sweeps of a schedule, specialised; anything else runs the general one.
             if !zero && prepareNext && readRG && round {
-                q.sweep(run.range, update: true, readRoundGrad: true, prepare: true, round: true)
+                q.sweepRounding(run.range)
             } else if !zero && prepareNext && !readRG && !round {
-                q.sweep(run.range, update: true, readRoundGrad: false, prepare: true, round: false)
+                q.sweepWarmStart(run.range)
             } else if !zero && prepareNext && !readRG && round {
-                q.sweep(run.range, update: true, readRoundGrad: false, prepare: true, round: true)
+                q.sweepFirstRounding(run.range)
             } else {
                 q.sweepGeneral(run.range, update: true, readRoundGrad: readRG, prepare: prepareNext, round: round)
             }
@@ -182,6 +182,23 @@ final class AdaRoundWeights {
             if i < range.upperBound {
                 body(i, range.upperBound - i, update: update, readRoundGrad: readRoundGrad, prepare: prepare, round: round)
             }
+        }
+
+        // The specialised sweeps are functions of their own, so that the body
+        // is inlined into each loop with its flags as constants.
+        @inline(never)
+        func sweepRounding(_ range: Range<Int>) {
+            sweep(range, update: true, readRoundGrad: true, prepare: true, round: true)
+        }
+
+        @inline(never)
+        func sweepWarmStart(_ range: Range<Int>) {
+            sweep(range, update: true, readRoundGrad: false, prepare: true, round: false)
+        }
+
+        @inline(never)
+        func sweepFirstRounding(_ range: Range<Int>) {
+            sweep(range, update: true, readRoundGrad: false, prepare: true, round: true)
         }
 
         @inline(never)
