@@ -79,6 +79,18 @@ final class AdaRoundTests: XCTestCase {
         XCTAssertEqual(fastPow(0, 3), 0)
         XCTAssertEqual(fastSqrt(0), 0)
         XCTAssertEqual(fastPow(1, 5), 1, accuracy: 1e-6)
+        // The 16-lane versions (the fused step's) are the scalar ones lane by lane, bit for bit.
+        var rng = TestRandom(5)
+        for _ in 0..<200 {
+            let x = Float16x(rng.floats(16, -90, 90)), a = Float16x(rng.floats(16, 0, 1))
+            let p = rng.uniform(0, 20)
+            let e = fastExp(x), q = fastPow(a, p)
+            for j in 0..<16 {
+                XCTAssertEqual(e[j].bitPattern, fastExp(x[j]).bitPattern, "exp(\(x[j]))")
+                XCTAssertEqual(q[j].bitPattern, fastPow(a[j], p).bitPattern, "pow(\(a[j]), \(p))")
+            }
+        }
+        XCTAssertEqual(fastPow(Float16x(repeating: 0), 3), Float16x(repeating: 0))
     }
 
     func testBetaScheduleEndpointsAndMidpoint() {

@@ -6,10 +6,10 @@
 ///     roundGrad = ∂Lround/∂V  = −2·reg·β·|2h − 1|^(β−1)·sign(2h − 1) · ∂h/∂V
 ///     ∂L/∂V     = ∂Lrec/∂w~ · chain + roundGrad
 ///
-/// All buffers are allocated once. A step runs block by block (2048
-/// elements, in L1): Adam on `V`, then the soft weight and derivatives of the
-/// new `V`, each as a few plain loops LLVM vectorizes; large tensors are
-/// split over the workers.
+/// All buffers are allocated once. A step is one fused pass over the weights,
+/// 16 lanes (four SSE registers, four independent chains) at a time (`Kernel`): Adam on `V`, then the soft weight and
+/// derivatives of the new `V`; the rounding-loss gradient only past the warm
+/// start. Large tensors are split over the workers.
 final class AdaRoundWeights {
     /// A run of elements sharing one encoding.
     struct Run {
@@ -106,74 +106,165 @@ final class AdaRoundWeights {
         var regParam: Float
     }
 
+    /// Whether `roundGrad` holds a rounding-loss gradient; while false it is
+    /// all zeros and the step does not read it (the warm start).
+    private(set) var roundGradActive = false
+
     /// Computes the soft weight and derivatives of the current `V` (before the first step).
     func prepare(_ rounding: Rounding?) {
-        forEachRun { run in prepare(run, rounding) }
+        let active = roundGradActive
+        forEachRun { run in
+            var q = kernel(run, adam: nil, rounding)
+            q.zeroRoundGrad = rounding == nil && active
+            q.sweep(run.range, update: false, readRoundGrad: false, prepare: true, round: rounding != nil)
+        }
+        roundGradActive = rounding != nil
     }
 
-    /// One Adam step on `V` with `∂L/∂V = gradient · chain + roundGrad` (left
-    /// in `chain` until the next `prepare`); with `prepareNext`, then the soft
-    /// weight and derivatives of the new `V` for a step with rounding setting `next`.
+    /// One Adam step on `V` with `∂L/∂V = gradient · chain + roundGrad`; with
+    /// `prepareNext`, then the soft weight and derivatives of the new `V` for
+    /// a step with rounding setting `next`.
     ///
-    /// Each loop touches at most three arrays, so that LLVM can check them
-    /// apart and vectorizes it (with more it falls back to scalar code).
+    /// One pass over the weights (each worker its share), 16 lanes (four SSE registers, four independent chains) at a time:
+    /// the gradient, Adam, then the rectified sigmoid of the new `V`, the soft
+    /// weight, `chain` and (past the warm start only) `roundGrad`, without
+    /// going through memory in between.
     func step(t: Int, adam: AdamSchedule, next: Rounding?, prepareNext: Bool) {
         let (stepSize, root) = adam.corrections(step: t)
         let (a1, b2, a2, eps) = adam.scalars
-        let g = gradient.baseAddress!, ch = chain.baseAddress!, rg = roundGrad.baseAddress!
-        let m = adamM.baseAddress!, s = adamV.baseAddress!, vv = v.baseAddress!
+        let readRG = roundGradActive
+        let round = prepareNext && next != nil
+        let zero = prepareNext && next == nil && readRG
         forEachRun { run in
-            var lo = run.range.lowerBound
-            while lo < run.range.upperBound {
-                let hi = min(run.range.upperBound, lo + 2048)
-                for e in lo..<hi { ch[e] = g[e] * ch[e] + rg[e] }          // ∂L/∂V
-                for e in lo..<hi { m[e] = m[e] + a1 * (ch[e] - m[e]) }
-                for e in lo..<hi {
-                    let grad = ch[e]
-                    s[e] = s[e] * b2 + a2 * grad * grad
-                }
-                for e in lo..<hi { vv[e] = vv[e] - stepSize * (m[e] / (fastSqrt(s[e]) / root + eps)) }
-                if prepareNext { prepare(Run(range: lo..<hi, scale: run.scale, offset: run.offset), next) }
-                lo = hi
+            var q = kernel(run, adam: (a1, b2, a2, eps, stepSize, root), next)
+            q.zeroRoundGrad = zero
+            // The three sweeps of a schedule, specialised; anything else runs the general one.
+            if !zero && prepareNext && readRG && round {
+                q.sweepRounding(run.range)
+            } else if !zero && prepareNext && !readRG && !round {
+                q.sweepWarmStart(run.range)
+            } else if !zero && prepareNext && !readRG && round {
+                q.sweepFirstRounding(run.range)
+            } else {
+                q.sweepGeneral(run.range, update: true, readRoundGrad: readRG, prepare: prepareNext, round: round)
             }
         }
+        if prepareNext { roundGradActive = next != nil }
     }
 
-    /// Soft weight, `chain` (`∂w~/∂V`: `dh/dV` where the clamps pass) and
-    /// `roundGrad` (`∂(reg·Σ(1 − |2h − 1|^β))/∂V`) of the elements of `run`
-    /// (a block that stays in L1), in passes over at most three arrays with
-    /// unconditional loads: the loops LLVM vectorizes.
-    private func prepare(_ run: Run, _ rounding: Rounding?) {
-        let zeta = AdaRoundMath.zeta, gamma = AdaRoundMath.gamma, n = numSteps
-        let scale = run.scale, offset = run.offset
-        let vv = v.baseAddress!, b = base.baseAddress!, sw = soft.baseAddress!, ch = chain.baseAddress!
-        let rg = roundGrad.baseAddress!
-        let range = run.range
-        // σ(V) → soft; then h → soft, dh/dV → chain.
-        for e in range { sw[e] = 1 / (1 + fastExp(-vv[e])) }
-        for e in range {
-            let sig = sw[e]
-            let raw = sig * (zeta - gamma) + gamma
-            let h = Swift.min(Swift.max(raw, 0), 1)
-            ch[e] = raw == h ? (zeta - gamma) * sig * (1 - sig) : 0
-            sw[e] = h
-        }
-        if let rounding {
-            let beta = rounding.beta, k = -2 * rounding.regParam * rounding.beta
-            for e in range {
-                let u = 2 * sw[e] - 1, dh = ch[e]
-                let p = fastPow(abs(u), beta - 1)
-                rg[e] = k * (u < 0 ? -p : p) * dh
+    private func kernel(_ run: Run, adam: (Float, Float, Float, Float, Float, Float)?, _ rounding: Rounding?) -> Kernel {
+        let a = adam ?? (0, 0, 0, 1, 0, 1)
+        return Kernel(g: gradient.baseAddress!, ch: chain.baseAddress!, rg: roundGrad.baseAddress!, m: adamM.baseAddress!,
+                      s: adamV.baseAddress!, v: v.baseAddress!, base: base.baseAddress!, soft: soft.baseAddress!,
+                      a1: a.0, b2: a.1, a2: a.2, eps: a.3, stepSize: a.4, root: a.5,
+                      scale: run.scale, offset: run.offset, n: numSteps,
+                      powExponent: (rounding?.beta ?? 1) - 1,
+                      roundFactor: rounding.map { -2 * $0.regParam * $0.beta } ?? 0,
+                      zeroRoundGrad: false)
+    }
+
+    /// The fused per-weight work of a step on the elements of one run (see `step`).
+    struct Kernel {
+        let g, ch, rg, m, s, v, base, soft: UnsafeMutablePointer<Float>
+        let a1, b2, a2, eps, stepSize, root: Float
+        let scale, offset, n: Float
+        /// `β − 1` and `−2·reg·β` of the rounding loss.
+        let powExponent, roundFactor: Float
+        var zeroRoundGrad: Bool
+
+        @inline(__always)
+        func sweep(_ range: Range<Int>, update: Bool, readRoundGrad: Bool, prepare: Bool, round: Bool) {
+            var i = range.lowerBound
+            while i + 16 <= range.upperBound {
+                body(i, 16, update: update, readRoundGrad: readRoundGrad, prepare: prepare, round: round)
+                i += 16
             }
-        } else {
-            for e in range { rg[e] = 0 }
+            if i < range.upperBound {
+                body(i, range.upperBound - i, update: update, readRoundGrad: readRoundGrad, prepare: prepare, round: round)
+            }
         }
-        // w~ = (clamp(floor(w/s) + h − o, 0, n) + o)·s; chain = s·dh/dV where the clamp passes.
-        for e in range {
-            let t = b[e] + sw[e], dh = ch[e]
-            let tc = Swift.min(Swift.max(t, 0), n)
-            sw[e] = (tc + offset) * scale
-            ch[e] = t == tc ? scale * dh : 0
+
+        // The specialised sweeps are functions of their own, so that the body
+        // is inlined into each loop with its flags as constants.
+        @inline(never)
+        func sweepRounding(_ range: Range<Int>) {
+            sweep(range, update: true, readRoundGrad: true, prepare: true, round: true)
+        }
+
+        @inline(never)
+        func sweepWarmStart(_ range: Range<Int>) {
+            sweep(range, update: true, readRoundGrad: false, prepare: true, round: false)
+        }
+
+        @inline(never)
+        func sweepFirstRounding(_ range: Range<Int>) {
+            sweep(range, update: true, readRoundGrad: false, prepare: true, round: true)
+        }
+
+        @inline(never)
+        func sweepGeneral(_ range: Range<Int>, update: Bool, readRoundGrad: Bool, prepare: Bool, round: Bool) {
+            sweep(range, update: update, readRoundGrad: readRoundGrad, prepare: prepare, round: round)
+        }
+
+        /// `count` lanes (16, or fewer at the end of a run: the missing lanes are
+        /// zeros and not stored, the stored ones computed exactly as in a full vector).
+        @inline(__always)
+        private func load(_ p: UnsafeMutablePointer<Float>, _ i: Int, _ count: Int) -> Float16x {
+            if count == 16 { return UnsafeRawPointer(p + i).loadUnaligned(as: Float16x.self) }
+            var x = Float16x()
+            for j in 0..<count { x[j] = p[i + j] }
+            return x
+        }
+
+        @inline(__always)
+        private func store(_ x: Float16x, _ p: UnsafeMutablePointer<Float>, _ i: Int, _ count: Int) {
+            if count == 16 {
+                UnsafeMutableRawPointer(p + i).storeBytes(of: x, as: Float16x.self)
+                return
+            }
+            for j in 0..<count { p[i + j] = x[j] }
+        }
+
+        @inline(__always)
+        private func body(_ i: Int, _ count: Int, update: Bool, readRoundGrad: Bool, prepare: Bool, round: Bool) {
+            var vv = load(v, i, count)
+            if update {
+                // ∂L/∂V, then Adam (torch's float32 arithmetic, `AdamSchedule.step`).
+                var grad = load(g, i, count) * load(ch, i, count)
+                if readRoundGrad { grad = grad + load(rg, i, count) }
+                var mm = load(m, i, count)
+                mm = mm + a1 * (grad - mm)
+                store(mm, m, i, count)
+                var ss = load(s, i, count)
+                ss = ss * b2 + a2 * grad * grad
+                store(ss, s, i, count)
+                vv = vv - stepSize * (mm / (vsqrt(ss) / root + eps))
+                store(vv, v, i, count)
+            }
+            guard prepare else { return }
+            // h = clamp(σ(V)·(ζ − γ) + γ, 0, 1); dh/dV where the clamp passes.
+            let zeta = AdaRoundMath.zeta, gamma = AdaRoundMath.gamma
+            let sig = 1 / (1 + fastExp(-vv))
+            let raw = sig * (zeta - gamma) + gamma
+            let h = clamp16(raw, 0, 1)
+            let dh = vkeep((zeta - gamma) * sig * (1 - sig), vequal(raw, h))
+            if round && !vanyNonzero(dh) {
+                // Saturated (h ∈ {0, 1} in every lane, common late in the optimisation): no gradient.
+                store(Float16x(), rg, i, count)
+            } else if round {
+                // ∂(reg·(1 − |2h − 1|^β))/∂V = −2·reg·β·|u|^(β−1)·sign(u)·dh/dV, u = 2h − 1.
+                let u = 2 * h - 1
+                let sign = vand(u, splat(bits: 0x8000_0000))
+                let p = fastPow(vandNot(u, splat(bits: 0x8000_0000)), powExponent)
+                store(roundFactor * vxor(p, sign) * dh, rg, i, count)
+            } else if zeroRoundGrad {
+                store(Float16x(), rg, i, count)
+            }
+            // w~ = (clamp(floor(w/s) + h − o, 0, n) + o)·s; chain = s·dh/dV where the clamp passes.
+            let t = load(base, i, count) + h
+            let tc = clamp16(t, 0, n)
+            store((tc + offset) * scale, soft, i, count)
+            store(vkeep(scale * dh, vequal(t, tc)), ch, i, count)
         }
     }
 
