@@ -8,18 +8,16 @@ final class ResultsHandle: Handle {
     override class var kind: String { "results" }
     let names: [String]
     let tensors: [Tensor]
-    private let cNames: [UnsafeMutablePointer<CChar>]
+    private let cNames: [ContiguousArray<CChar>]
     private let cShapes: [[Int64]]
 
     init(_ pairs: [(String, Tensor)]) {
         names = pairs.map(\.0)
         tensors = pairs.map(\.1)
-        cNames = names.map { strdup($0)! }
+        cNames = names.map(\.utf8CString)
         cShapes = tensors.map { $0.shape.map { Int64($0) } }
         super.init()
     }
-
-    deinit { cNames.forEach { free($0) } }
 
     func get(_ index: Int32, _ name: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
              _ data: UnsafeMutablePointer<UnsafePointer<Float>?>?, _ shape: UnsafeMutablePointer<UnsafePointer<Int64>?>?,
@@ -28,7 +26,7 @@ final class ResultsHandle: Handle {
             throw AimetError(.invalidArgument, "result \(index) is out of range: there are \(tensors.count)")
         }
         let i = Int(index)
-        name?.pointee = UnsafePointer(cNames[i])
+        cNames[i].withUnsafeBufferPointer { name?.pointee = $0.baseAddress }
         tensors[i].data.withUnsafeBufferPointer { data?.pointee = $0.baseAddress }
         cShapes[i].withUnsafeBufferPointer { shape?.pointee = $0.baseAddress }
         ndim?.pointee = Int32(tensors[i].rank)
