@@ -170,14 +170,15 @@ def bench_table(args):
     acc, _ = score(fp32)
     print(f"  {'FP32':14s} {'':12s} {acc:6.2f}%")
     for label, kwargs in (("raw", {}), ("BN folded", {"folded": True}), ("equalize_model", {"cle": True})):
+        model = digits_model(**kwargs)  # the simulations and AdaRound work on their own copies
         for per_channel in (False, True):
-            w8 = score(simulate(digits_model(**kwargs), loader, 8, per_channel=per_channel).model(x_test))
-            w4 = score(simulate(digits_model(**kwargs), loader, 4, per_channel=per_channel).model(x_test))
+            w8 = score(simulate(model, loader, 8, per_channel=per_channel).model(x_test))
+            w4 = score(simulate(model, loader, 4, per_channel=per_channel).model(x_test))
             results = []
             for seed in args.seeds:
                 with tempfile.TemporaryDirectory() as tmp:
                     params = AdaroundParameters(loader, 10, default_num_iterations=args.iterations)
-                    ada = Adaround.apply_adaround(digits_model(**kwargs), loader[0][:1], params, tmp, "d",
+                    ada = Adaround.apply_adaround(model, loader[0][:1], params, tmp, "d",
                                                   default_param_bw=4, per_channel=per_channel, seed=seed,
                                                   progress=False)
                     results.append(score(simulate(ada, loader, 4, os.path.join(tmp, "d.encodings"),

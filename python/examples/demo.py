@@ -47,6 +47,7 @@ class Demo:
         self.loader = [d["x_calib"][i:i + 32] for i in range(0, len(d["x_calib"]), 32)]
         self.fp32 = self.model("as trained")(self.x_test)
         self.rows = []
+        self.models = {}
         self.adaround_layers = {}
 
     def say(self, text):
@@ -77,7 +78,7 @@ class Demo:
         sim.compute_encodings(lambda m, _: [m(b) for b in self.loader], None)
         return self.score(sim.model(self.x_test))
 
-    def adaround(self, variant, per_channel):
+    def adaround(self, model, variant, per_channel):
         label = f"{variant}, {'per-channel' if per_channel else 'per-tensor'}"
         self.say(f"  AdaRound W4 ({label}), {self.args.iterations} iterations per layer:")
         layers = []
@@ -92,7 +93,7 @@ class Demo:
             params = AdaroundParameters(self.loader, num_batches=len(self.loader),
                                         default_num_iterations=self.args.iterations)
             start = time.perf_counter()
-            ada = Adaround.apply_adaround(self.model(variant), self.x_test[:1], params, tmp, "digits",
+            ada = Adaround.apply_adaround(model, self.x_test[:1], params, tmp, "digits",
                                           default_param_bw=4, per_channel=per_channel, progress=progress)
             seconds = time.perf_counter() - start
             result = self.simulate(ada, 4, per_channel, os.path.join(tmp, "digits.encodings"))
@@ -104,13 +105,16 @@ class Demo:
         acc = self.score(self.fp32)["accuracy"]
         self.say(f"FP32 on the digits test split (300 images): {100 * acc:.2f}%")
         for variant in ("as trained", "BN folded", "equalize_model"):
+            # The simulations and AdaRound work on their own copies: one model serves the whole row.
+            model = self.models[variant] = self.model(variant)
+            fp32 = self.score(model(self.x_test))
             for per_channel in (False, True):
                 weights = "per-channel" if per_channel else "per-tensor"
                 self.say(f"{variant}, {weights} weights:")
-                row = {"model": variant, "weights": weights, "fp32": self.score(self.model(variant)(self.x_test))}
-                row["w8a8"] = self.simulate(self.model(variant), 8, per_channel)
-                row["w4a8_nearest"] = self.simulate(self.model(variant), 4, per_channel)
-                row["w4a8_adaround"] = self.adaround(variant, per_channel)
+                row = {"model": variant, "weights": weights, "fp32": fp32}
+                row["w8a8"] = self.simulate(model, 8, per_channel)
+                row["w4a8_nearest"] = self.simulate(model, 4, per_channel)
+                row["w4a8_adaround"] = self.adaround(model, variant, per_channel)
                 self.rows.append(row)
         return self
 
@@ -140,7 +144,7 @@ class Demo:
     def report(self, out):
         os.makedirs(out, exist_ok=True)
         # CLE: the layers whose per-channel ranges it evened out most (folded model before, equalized after).
-        before, after = self.model("BN folded"), self.model("equalize_model")
+        before, after = self.models["BN folded"], self.models["equalize_model"]
         old = dict(before.named_modules())
         spread = {}
         for name, module in after.named_modules():

@@ -58,7 +58,7 @@ def weights(model):
     return {name: np.array(value) for name, value in model.state_dict().items() if name.endswith(".weight")}
 
 
-def fake_quantize(w, encoding, axis_len=None):
+def fake_quantize(w, encoding):
     """SPEC §5 quantize-dequantize in float32, per entry."""
     scale, offset, bits = np.float32(encoding["scale"]), np.float32(encoding["offset"]), encoding["bitwidth"]
     q = np.clip(np.round(w / scale) - offset, 0, 2 ** bits - 1)
