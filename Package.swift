@@ -21,9 +21,11 @@ let package = Package(
         // OpenBLAS's CBLAS (GEMM for the executor).
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // Element-wise kernels in C, built for baseline x86-64, AVX2 and AVX-512 and chosen at run time.
+        .target(name: "CKernels", path: "Sources/CKernels"),
         .target(
             name: "AimetCore",
-            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf"), "CBLAS"],
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf"), "CBLAS", "CKernels"],
             exclude: ["ONNX/onnx.proto"]
         ),
 
@@ -40,6 +42,6 @@ let package = Package(
         ),
 
         // MARK: - Tests
-        .testTarget(name: "AimetCoreTests", dependencies: ["AimetCore"], exclude: ["Fixtures"]),
+        .testTarget(name: "AimetCoreTests", dependencies: ["AimetCore", "CKernels"], exclude: ["Fixtures"]),
     ]
 )

@@ -124,7 +124,7 @@ final class AdaRoundBenchTests: XCTestCase {
         let steps = Int(env("AIMETCLE_ADAROUND_STEPS") ?? "1000")!
         for l in try Self.layers(samples: samples, only: only) where l.node.op == .conv {
             var line = String(format: "%-24@ %d steps: MSE", l.name as NSString, steps)
-            for positions in [nil] + positionCounts.map { Optional($0) } {
+            for positions in [nil] + positionCounts.map({ Optional($0) }) {
                 let layer = try optimiser(l, positions: positions)
                 let (_, report) = layer.run(iterations: steps)
                 line += String(format: "  %@ nearest %.5g → %.5g (%.1f s)", positions.map { "pos \($0)" } ?? "images",

@@ -58,8 +58,8 @@ final class AdaRoundTests: XCTestCase {
         XCTAssertEqual(AdaRoundMath.softRounding(AdaRoundMath.initialV(rest: 0.25)), 0.25, accuracy: 1e-6)
     }
 
-    func testVectorMathMatchesLibm() {
-        var worstExp: Float = 0, worstPow: Float = 0, worstSqrt: Float = 0
+    func testFastMathMatchesLibm() {
+        var worstExp: Float = 0, worstPow: Float = 0
         for x in stride(from: Float(-80), through: 80, by: 0.0137) {
             worstExp = max(worstExp, abs(fastExp(x) - expf(x)) / expf(x))
         }
@@ -70,27 +70,10 @@ final class AdaRoundTests: XCTestCase {
                 worstPow = max(worstPow, abs(fastPow(a, p) - expected) / expected)
             }
         }
-        for x in [Float(1e-30), 1e-8, 3e-4, 0.5, 1, 2, 1234.5, 3e12] + stride(from: Float(0.001), through: 10, by: 0.0123) {
-            worstSqrt = max(worstSqrt, abs(fastSqrt(x) - x.squareRoot()) / x.squareRoot())
-        }
         XCTAssertLessThan(worstExp, 3e-7)
         XCTAssertLessThan(worstPow, 2e-4)
-        XCTAssertLessThan(worstSqrt, 3e-7)
         XCTAssertEqual(fastPow(0, 3), 0)
-        XCTAssertEqual(fastSqrt(0), 0)
         XCTAssertEqual(fastPow(1, 5), 1, accuracy: 1e-6)
-        // The 16-lane versions (the fused step's) are the scalar ones lane by lane, bit for bit.
-        var rng = TestRandom(5)
-        for _ in 0..<200 {
-            let x = Float16x(rng.floats(16, -90, 90)), a = Float16x(rng.floats(16, 0, 1))
-            let p = rng.uniform(0, 20)
-            let e = fastExp(x), q = fastPow(a, p)
-            for j in 0..<16 {
-                XCTAssertEqual(e[j].bitPattern, fastExp(x[j]).bitPattern, "exp(\(x[j]))")
-                XCTAssertEqual(q[j].bitPattern, fastPow(a[j], p).bitPattern, "pow(\(a[j]), \(p))")
-            }
-        }
-        XCTAssertEqual(fastPow(Float16x(repeating: 0), 3), Float16x(repeating: 0))
     }
 
     func testBetaScheduleEndpointsAndMidpoint() {

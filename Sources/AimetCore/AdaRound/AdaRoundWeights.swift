@@ -1,3 +1,5 @@
+import CKernels
+
 /// The learned rounding of one weight tensor: `V`, Adam's state, and, for the
 /// current step, the soft weight `w~(V)` with the derivatives the update needs
 /// (SPEC §6 steps 3–6; the formulas are `AdaRoundMath`'s):
@@ -7,7 +9,8 @@
 ///     ∂L/∂V     = ∂Lrec/∂w~ · chain + roundGrad
 ///
 /// All buffers are allocated once. A step is one fused pass over the weights,
-/// 16 lanes (four SSE registers, four independent chains) at a time (`Kernel`): Adam on `V`, then the soft weight and
+/// 16 lanes at a time (`aimetk_adaround_sweep`, AVX-512 / AVX2 / SSE2 as the
+/// processor allows): Adam on `V`, then the soft weight and
 /// derivatives of the new `V`; the rounding-loss gradient only past the warm
 /// start. Large tensors are split over the workers.
 final class AdaRoundWeights {
@@ -106,18 +109,19 @@ final class AdaRoundWeights {
         var regParam: Float
     }
 
+    /// The instruction set of the sweeps (the best this processor has; tests
+    /// run the others, which give the same results bit for bit).
+    var isa: aimetk_isa = aimetk_best_isa()
+
     /// Whether `roundGrad` holds a rounding-loss gradient; while false it is
     /// all zeros and the step does not read it (the warm start).
     private(set) var roundGradActive = false
 
     /// Computes the soft weight and derivatives of the current `V` (before the first step).
     func prepare(_ rounding: Rounding?) {
-        let active = roundGradActive
-        forEachRun { run in
-            var q = kernel(run, adam: nil, rounding)
-            q.zeroRoundGrad = rounding == nil && active
-            q.sweep(run.range, update: false, readRoundGrad: false, prepare: true, round: rounding != nil)
-        }
+        var flags = UInt32(AIMETK_PREPARE)
+        if rounding != nil { flags |= UInt32(AIMETK_ROUND) } else if roundGradActive { flags |= UInt32(AIMETK_ZERO_ROUND_GRAD) }
+        forEachRun { run in sweep(run, kernel(run, adam: nil, rounding), flags) }
         roundGradActive = rounding != nil
     }
 
@@ -125,146 +129,40 @@ final class AdaRoundWeights {
     /// `prepareNext`, then the soft weight and derivatives of the new `V` for
     /// a step with rounding setting `next`.
     ///
-    /// One pass over the weights (each worker its share), 16 lanes (four SSE registers, four independent chains) at a time:
+    /// One pass over the weights (each worker its share), 16 lanes at a time:
     /// the gradient, Adam, then the rectified sigmoid of the new `V`, the soft
     /// weight, `chain` and (past the warm start only) `roundGrad`, without
     /// going through memory in between.
     func step(t: Int, adam: AdamSchedule, next: Rounding?, prepareNext: Bool) {
         let (stepSize, root) = adam.corrections(step: t)
         let (a1, b2, a2, eps) = adam.scalars
-        let readRG = roundGradActive
-        let round = prepareNext && next != nil
-        let zero = prepareNext && next == nil && readRG
-        forEachRun { run in
-            var q = kernel(run, adam: (a1, b2, a2, eps, stepSize, root), next)
-            q.zeroRoundGrad = zero
-            // The three sweeps of a schedule, specialised; anything else runs the general one.
-            if !zero && prepareNext && readRG && round {
-                q.sweepRounding(run.range)
-            } else if !zero && prepareNext && !readRG && !round {
-                q.sweepWarmStart(run.range)
-            } else if !zero && prepareNext && !readRG && round {
-                q.sweepFirstRounding(run.range)
-            } else {
-                q.sweepGeneral(run.range, update: true, readRoundGrad: readRG, prepare: prepareNext, round: round)
-            }
+        var flags = UInt32(AIMETK_UPDATE)
+        if roundGradActive { flags |= UInt32(AIMETK_READ_ROUND_GRAD) }
+        if prepareNext {
+            flags |= UInt32(AIMETK_PREPARE)
+            if next != nil { flags |= UInt32(AIMETK_ROUND) } else if roundGradActive { flags |= UInt32(AIMETK_ZERO_ROUND_GRAD) }
         }
+        forEachRun { run in sweep(run, kernel(run, adam: (a1, b2, a2, eps, stepSize, root), next), flags) }
         if prepareNext { roundGradActive = next != nil }
     }
 
-    private func kernel(_ run: Run, adam: (Float, Float, Float, Float, Float, Float)?, _ rounding: Rounding?) -> Kernel {
+    private func kernel(_ run: Run, adam: (Float, Float, Float, Float, Float, Float)?, _ rounding: Rounding?) -> aimetk_adaround_kernel {
         let a = adam ?? (0, 0, 0, 1, 0, 1)
-        return Kernel(g: gradient.baseAddress!, ch: chain.baseAddress!, rg: roundGrad.baseAddress!, m: adamM.baseAddress!,
-                      s: adamV.baseAddress!, v: v.baseAddress!, base: base.baseAddress!, soft: soft.baseAddress!,
-                      a1: a.0, b2: a.1, a2: a.2, eps: a.3, stepSize: a.4, root: a.5,
-                      scale: run.scale, offset: run.offset, n: numSteps,
-                      powExponent: (rounding?.beta ?? 1) - 1,
-                      roundFactor: rounding.map { -2 * $0.regParam * $0.beta } ?? 0,
-                      zeroRoundGrad: false)
+        return aimetk_adaround_kernel(g: gradient.baseAddress!, ch: chain.baseAddress!, rg: roundGrad.baseAddress!,
+                                      m: adamM.baseAddress!, s: adamV.baseAddress!, v: v.baseAddress!,
+                                      base: base.baseAddress!, soft: soft.baseAddress!,
+                                      a1: a.0, b2: a.1, a2: a.2, eps: a.3, step_size: a.4, root: a.5,
+                                      scale: run.scale, offset: run.offset, n: numSteps,
+                                      pow_exponent: (rounding?.beta ?? 1) - 1,
+                                      round_factor: rounding.map { -2 * $0.regParam * $0.beta } ?? 0)
     }
 
-    /// The fused per-weight work of a step on the elements of one run (see `step`).
-    struct Kernel {
-        let g, ch, rg, m, s, v, base, soft: UnsafeMutablePointer<Float>
-        let a1, b2, a2, eps, stepSize, root: Float
-        let scale, offset, n: Float
-        /// `β − 1` and `−2·reg·β` of the rounding loss.
-        let powExponent, roundFactor: Float
-        var zeroRoundGrad: Bool
-
-        @inline(__always)
-        func sweep(_ range: Range<Int>, update: Bool, readRoundGrad: Bool, prepare: Bool, round: Bool) {
-            var i = range.lowerBound
-            while i + 16 <= range.upperBound {
-                body(i, 16, update: update, readRoundGrad: readRoundGrad, prepare: prepare, round: round)
-                i += 16
-            }
-            if i < range.upperBound {
-                body(i, range.upperBound - i, update: update, readRoundGrad: readRoundGrad, prepare: prepare, round: round)
-            }
-        }
-
-        // The specialised sweeps are functions of their own, so that the body
-        // is inlined into each loop with its flags as constants.
-        @inline(never)
-        func sweepRounding(_ range: Range<Int>) {
-            sweep(range, update: true, readRoundGrad: true, prepare: true, round: true)
-        }
-
-        @inline(never)
-        func sweepWarmStart(_ range: Range<Int>) {
-            sweep(range, update: true, readRoundGrad: false, prepare: true, round: false)
-        }
-
-        @inline(never)
-        func sweepFirstRounding(_ range: Range<Int>) {
-            sweep(range, update: true, readRoundGrad: false, prepare: true, round: true)
-        }
-
-        @inline(never)
-        func sweepGeneral(_ range: Range<Int>, update: Bool, readRoundGrad: Bool, prepare: Bool, round: Bool) {
-            sweep(range, update: update, readRoundGrad: readRoundGrad, prepare: prepare, round: round)
-        }
-
-        /// `count` lanes (16, or fewer at the end of a run: the missing lanes are
-        /// zeros and not stored, the stored ones computed exactly as in a full vector).
-        @inline(__always)
-        private func load(_ p: UnsafeMutablePointer<Float>, _ i: Int, _ count: Int) -> Float16x {
-            if count == 16 { return UnsafeRawPointer(p + i).loadUnaligned(as: Float16x.self) }
-            var x = Float16x()
-            for j in 0..<count { x[j] = p[i + j] }
-            return x
-        }
-
-        @inline(__always)
-        private func store(_ x: Float16x, _ p: UnsafeMutablePointer<Float>, _ i: Int, _ count: Int) {
-            if count == 16 {
-                UnsafeMutableRawPointer(p + i).storeBytes(of: x, as: Float16x.self)
-                return
-            }
-            for j in 0..<count { p[i + j] = x[j] }
-        }
-
-        @inline(__always)
-        private func body(_ i: Int, _ count: Int, update: Bool, readRoundGrad: Bool, prepare: Bool, round: Bool) {
-            var vv = load(v, i, count)
-            if update {
-                // ∂L/∂V, then Adam (torch's float32 arithmetic, `AdamSchedule.step`).
-                var grad = load(g, i, count) * load(ch, i, count)
-                if readRoundGrad { grad = grad + load(rg, i, count) }
-                var mm = load(m, i, count)
-                mm = mm + a1 * (grad - mm)
-                store(mm, m, i, count)
-                var ss = load(s, i, count)
-                ss = ss * b2 + a2 * grad * grad
-                store(ss, s, i, count)
-                vv = vv - stepSize * (mm / (vsqrt(ss) / root + eps))
-                store(vv, v, i, count)
-            }
-            guard prepare else { return }
-            // h = clamp(σ(V)·(ζ − γ) + γ, 0, 1); dh/dV where the clamp passes.
-            let zeta = AdaRoundMath.zeta, gamma = AdaRoundMath.gamma
-            let sig = 1 / (1 + fastExp(-vv))
-            let raw = sig * (zeta - gamma) + gamma
-            let h = clamp16(raw, 0, 1)
-            let dh = vkeep((zeta - gamma) * sig * (1 - sig), vequal(raw, h))
-            if round && !vanyNonzero(dh) {
-                // Saturated (h ∈ {0, 1} in every lane, common late in the optimisation): no gradient.
-                store(Float16x(), rg, i, count)
-            } else if round {
-                // ∂(reg·(1 − |2h − 1|^β))/∂V = −2·reg·β·|u|^(β−1)·sign(u)·dh/dV, u = 2h − 1.
-                let u = 2 * h - 1
-                let sign = vand(u, splat(bits: 0x8000_0000))
-                let p = fastPow(vandNot(u, splat(bits: 0x8000_0000)), powExponent)
-                store(roundFactor * vxor(p, sign) * dh, rg, i, count)
-            } else if zeroRoundGrad {
-                store(Float16x(), rg, i, count)
-            }
-            // w~ = (clamp(floor(w/s) + h − o, 0, n) + o)·s; chain = s·dh/dV where the clamp passes.
-            let t = load(base, i, count) + h
-            let tc = clamp16(t, 0, n)
-            store((tc + offset) * scale, soft, i, count)
-            store(vkeep(scale * dh, vequal(t, tc)), ch, i, count)
+    /// The fused per-weight work of a step on the elements of one run (see
+    /// `step`): `aimetk_adaround_sweep` (Sources/CKernels), the scalar
+    /// formulas of `AdaRoundMath` on 16 lanes, bit for bit on every `isa`.
+    private func sweep(_ run: Run, _ kernel: aimetk_adaround_kernel, _ flags: UInt32) {
+        withUnsafePointer(to: kernel) {
+            aimetk_adaround_sweep($0, run.range.lowerBound, run.range.upperBound, flags, isa)
         }
     }
 
