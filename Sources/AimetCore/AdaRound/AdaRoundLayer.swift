@@ -275,9 +275,17 @@ public final class AdaRoundLayer {
                                 idx[j] = perm[j]
                             }
                         }
-                        _ = engine.run(batch, weight: weights.soft.baseAddress!, gradient: weights.gradient.baseAddress!,
-                                       scale: scale)
-                        weights.step(t: it + 1, adam: adam, next: it + 1 < n ? rounding(it + 1) : nil, prepareNext: it + 1 < n)
+                        let next = it + 1 < n ? rounding(it + 1) : nil
+                        if let fused = engine as? GradientRowsEngine {
+                            let plan = weights.stepPlan(t: it + 1, adam: adam, next: next, prepareNext: it + 1 < n)
+                            _ = fused.run(batch, weight: weights.soft.baseAddress!, gradient: weights.gradient.baseAddress!,
+                                          scale: scale) { self.weights.step(plan, elements: $0) }
+                            weights.finish(plan)
+                        } else {
+                            _ = engine.run(batch, weight: weights.soft.baseAddress!, gradient: weights.gradient.baseAddress!,
+                                           scale: scale)
+                            weights.step(t: it + 1, adam: adam, next: next, prepareNext: it + 1 < n)
+                        }
                     }
                 }
             }

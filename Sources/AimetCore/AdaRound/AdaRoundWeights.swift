@@ -134,6 +134,20 @@ final class AdaRoundWeights {
     /// weight, `chain` and (past the warm start only) `roundGrad`, without
     /// going through memory in between.
     func step(t: Int, adam: AdamSchedule, next: Rounding?, prepareNext: Bool) {
+        let plan = stepPlan(t: t, adam: adam, next: next, prepareNext: prepareNext)
+        forEachRun { run in sweep(run, kernel(run, adam: plan.adam, plan.next), plan.flags) }
+        finish(plan)
+    }
+
+    /// A step taken in pieces, as the gradient becomes ready (`stepPlan`, then
+    /// `step(_:elements:)` on every element once, from any threads, then `finish`).
+    struct StepPlan {
+        let flags: UInt32
+        let adam: (Float, Float, Float, Float, Float, Float)
+        let next: Rounding?
+    }
+
+    func stepPlan(t: Int, adam: AdamSchedule, next: Rounding?, prepareNext: Bool) -> StepPlan {
         let (stepSize, root) = adam.corrections(step: t)
         let (a1, b2, a2, eps) = adam.scalars
         var flags = UInt32(AIMETK_UPDATE)
@@ -142,8 +156,22 @@ final class AdaRoundWeights {
             flags |= UInt32(AIMETK_PREPARE)
             if next != nil { flags |= UInt32(AIMETK_ROUND) } else if roundGradActive { flags |= UInt32(AIMETK_ZERO_ROUND_GRAD) }
         }
-        forEachRun { run in sweep(run, kernel(run, adam: (a1, b2, a2, eps, stepSize, root), next), flags) }
-        if prepareNext { roundGradActive = next != nil }
+        return StepPlan(flags: flags, adam: (a1, b2, a2, eps, stepSize, root), next: prepareNext ? next : nil)
+    }
+
+    /// The step of `plan` on `elements`, on the calling thread.
+    func step(_ plan: StepPlan, elements: Range<Int>) {
+        for runs in workerRuns {
+            for run in runs where run.range.overlaps(elements) {
+                let part = run.range.clamped(to: elements)
+                sweep(Run(range: part, scale: run.scale, offset: run.offset), kernel(run, adam: plan.adam, plan.next),
+                      plan.flags)
+            }
+        }
+    }
+
+    func finish(_ plan: StepPlan) {
+        if plan.flags & UInt32(AIMETK_PREPARE) != 0 { roundGradActive = plan.flags & UInt32(AIMETK_ROUND) != 0 }
     }
 
     private func kernel(_ run: Run, adam: (Float, Float, Float, Float, Float, Float)?, _ rounding: Rounding?) -> aimetk_adaround_kernel {

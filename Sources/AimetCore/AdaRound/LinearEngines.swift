@@ -6,7 +6,11 @@
 ///     Y          = α · X · W[o0..<o1]ᵀ          [R, o1 − o0]
 ///     dY         = 2·scale·(act(Y + b) − target)·act'(Y + b)
 ///     dW[o0..<o1] = α · dYᵀ · X                 [o1 − o0, in]
-final class LinearEngine: EngineCore, ReconstructionEngine {
+///
+/// A worker's gradient rows are final once its second GEMM is done, and no
+/// other worker reads its weight rows: the AdaRound step on them can follow
+/// on the same thread (`GradientRowsEngine`).
+final class LinearEngine: EngineCore, ReconstructionEngine, GradientRowsEngine {
     let inFeatures: Int, outFeatures: Int, rows: Int
     let alpha: Float
     var positionsPerSample: Int { rows }
@@ -24,6 +28,11 @@ final class LinearEngine: EngineCore, ReconstructionEngine {
 
     func run(_ indices: UnsafeBufferPointer<Int>, weight: UnsafePointer<Float>,
              gradient: UnsafeMutablePointer<Float>?, scale: Float) -> Double {
+        run(indices, weight: weight, gradient: gradient, scale: scale, rowsDone: nil)
+    }
+
+    func run(_ indices: UnsafeBufferPointer<Int>, weight: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>?,
+             scale: Float, rowsDone: ((Range<Int>) -> Void)?) -> Double {
         let n = indices.count * rows, fin = inFeatures, fout = outFeatures, alpha = self.alpha
         let withGradient = gradient != nil
         // Enough work per worker to pay for the hand-off.
@@ -62,6 +71,7 @@ final class LinearEngine: EngineCore, ReconstructionEngine {
                     if let gradient {
                         BLAS.sgemm(transA: true, m: width, n: fin, k: n, alpha: alpha, a: y + o0, lda: fout, b: x, ldb: fin,
                                    c: gradient + o0 * fin, ldc: fin)
+                        rowsDone?(o0 * fin..<(o0 + width) * fin)
                     }
                     losses.add(w, loss)
                 }

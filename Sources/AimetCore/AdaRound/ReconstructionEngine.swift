@@ -23,6 +23,17 @@ protocol ReconstructionEngine: AnyObject {
              gradient: UnsafeMutablePointer<Float>?, scale: Float) -> Double
 }
 
+/// An engine whose workers each finish a contiguous part of the gradient
+/// (element ranges of the engine's weight layout, together covering it once
+/// per `run` with a gradient): `rowsDone(range)` is called on the worker's
+/// thread as soon as its part is written and no worker reads those weight
+/// elements again in this run — so the AdaRound step on them can run there,
+/// while the data is in that core's cache, without another hand-off.
+protocol GradientRowsEngine: ReconstructionEngine {
+    func run(_ indices: UnsafeBufferPointer<Int>, weight: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>?,
+             scale: Float, rowsDone: ((Range<Int>) -> Void)?) -> Double
+}
+
 /// Per-worker gradient buffers, summed into the caller's gradient at the end of a step.
 final class GradientPartials {
     let count: Int

@@ -1,10 +1,14 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CKernels
 import Dispatch
 
-/// Static work splitting over a few worker threads (libdispatch's
-/// `concurrentPerform`), for kernels whose items cost about the same.
+/// Static work splitting over a few worker threads, for kernels whose items
+/// cost about the same. The threads are the pool of `aimetk_pool_run`
+/// (Sources/CKernels/pool.c: worker `w` is always the same thread, idle
+/// workers spin briefly before sleeping); when the pool is taken (another
+/// thread's loop, or a loop inside a loop), libdispatch's `concurrentPerform`.
 enum Parallel {
     /// The number of online processors (at least 1).
     static var processorCount: Int {
@@ -24,12 +28,9 @@ enum Parallel {
             if count > 0 { body(0..<count, 0) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let task = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: n) { w in
-                let lo = count * w / n, hi = count * (w + 1) / n
-                task.value(lo..<hi, w)
-            }
+        run(workers: n) { w in
+            let lo = count * w / n, hi = count * (w + 1) / n
+            body(lo..<hi, w)
         }
     }
 
@@ -42,15 +43,27 @@ enum Parallel {
             return
         }
         let next = Counter()
-        withoutActuallyEscaping(body) { body in
-            let task = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: n) { w in
-                while true {
-                    let i = next.increment()
-                    guard i < count else { break }
-                    task.value(i, w)
-                }
+        run(workers: n) { w in
+            while true {
+                let i = next.increment()
+                guard i < count else { break }
+                body(i, w)
             }
+        }
+    }
+
+    /// Calls `body(w)` for `w` in `0..<workers` concurrently.
+    private static func run(workers n: Int, _ body: (Int) -> Void) {
+        withoutActuallyEscaping(body) { body in
+            var job = body
+            let ran = withUnsafeMutablePointer(to: &job) { job in
+                aimetk_pool_run(Int32(n), { context, w in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(w))
+                }, job)
+            }
+            guard ran != 0 else { return }
+            let task = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: n) { w in task.value(w) }
         }
     }
 }

@@ -22,6 +22,16 @@ typedef enum {
 /// The best instruction set this processor (and its OS) supports.
 AIMETK_HIDDEN aimetk_isa aimetk_best_isa(void);
 
+/// A job of the worker pool: called once per worker index.
+typedef void (*aimetk_task)(void *context, int worker);
+
+/// Runs `task(context, w)` for w = 0 ..< workers, worker 0 on the calling
+/// thread and worker w > 0 always on the pool's w-th thread, and returns 0
+/// when all are done. Returns -1 without running anything when the pool is
+/// taken (another thread's job, or a call from inside a job) or cannot have
+/// that many threads: the caller then runs the loop another way.
+AIMETK_HIDDEN int aimetk_pool_run(int workers, aimetk_task task, void *context);
+
 /// The state and the scalars of one AdaRound step over a run of weights that
 /// share one encoding (see AdaRoundWeights.swift for the formulas).
 typedef struct {
@@ -45,7 +55,7 @@ enum {
     AIMETK_ZERO_ROUND_GRAD = 16,  // with PREPARE and not ROUND: zero rg
 };
 
-/// One sweep over elements [begin, end) of a run (16-lane groups, two at a time).
+/// One sweep over elements [begin, end) of a run (16-lane groups, four at a time).
 AIMETK_HIDDEN void aimetk_adaround_sweep(const aimetk_adaround_kernel *k, long begin, long end, unsigned flags,
                                          aimetk_isa isa);
 
