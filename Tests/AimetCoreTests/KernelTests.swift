@@ -126,3 +126,66 @@ final class KernelTests: XCTestCase {
         }
     }
 }
+
+/// The worker pool behind `Parallel` (Sources/CKernels/pool.c).
+final class ParallelTests: XCTestCase {
+    /// Every index once, for many sizes and worker counts.
+    func testForEachCoversEveryIndexOnce() {
+        for count in [0, 1, 2, 3, 7, 64, 1001] {
+            for workers in [1, 2, 3, 8] {
+                let hits = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(count, 1))
+                hits.initialize(repeating: 0)
+                defer { hits.deallocate() }
+                let h = UncheckedSendable(hits)
+                Parallel.forEach(count, workers: workers) { range, w in
+                    XCTAssertLessThan(w, max(1, min(workers, count)))
+                    for i in range { h.value[i] += 1 }
+                }
+                XCTAssertEqual(Array(hits.prefix(count)), Array(repeating: 1, count: count), "\(count) / \(workers)")
+                hits.initialize(repeating: 0)
+                Parallel.forEachItem(count, workers: workers) { i, _ in h.value[i] += 1 }
+                XCTAssertEqual(Array(hits.prefix(count)), Array(repeating: 1, count: count), "items \(count) / \(workers)")
+            }
+        }
+    }
+
+    /// A loop inside a loop, and loops from several threads at once (the pool
+    /// takes one; the others run on libdispatch): all complete, all correct.
+    func testNestedAndConcurrentLoops() {
+        let threads = 4, count = 200
+        let sums = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
+        sums.initialize(repeating: 0)
+        defer { sums.deallocate() }
+        let s = UncheckedSendable(sums)
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            for _ in 0..<50 {
+                let inner = UnsafeMutableBufferPointer<Int>.allocate(capacity: count)
+                inner.initialize(repeating: 0)
+                let p = UncheckedSendable(inner)
+                Parallel.forEach(count, workers: 2) { range, _ in
+                    for i in range {
+                        Parallel.forEach(3, workers: 2) { r, _ in p.value[i] += r.count }
+                    }
+                }
+                s.value[t] += inner.reduce(0, +)
+                inner.deallocate()
+            }
+        }
+        XCTAssertEqual(Array(sums), Array(repeating: 50 * count * 3, count: threads))
+    }
+
+    /// Worker w of a pool job is always the same thread (its cache keeps its share).
+    func testWorkerKeepsItsThread() throws {
+        try XCTSkipIf(Parallel.processorCount < 2, "one processor")
+        var seen = Set<UInt>()
+        for _ in 0..<100 {
+            let ids = UnsafeMutableBufferPointer<UInt>.allocate(capacity: 2)
+            let p = UncheckedSendable(ids)
+            Parallel.forEach(2, workers: 2) { _, w in p.value[w] = UInt(pthread_self()) }
+            XCTAssertNotEqual(ids[0], ids[1])
+            seen.insert(ids[1])
+            ids.deallocate()
+        }
+        XCTAssertEqual(seen.count, 1)
+    }
+}

@@ -1023,6 +1023,25 @@ def test_threads_with_their_own_models(digits):
     assert not failures, failures[0]
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_fork_after_runs(digits):
+    """A child forked after the library's worker threads started runs models too
+    (only the forking thread exists in the child: the pool starts anew there)."""
+    x = digits[0][:32]
+    model = aonnx.load(DIGITS_ONNX)
+    ref = model(x)
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if the run completes and matches
+        ok = False
+        try:
+            ok = np.array_equal(model(x), ref) and np.array_equal(aonnx.load(DIGITS_ONNX)(x), ref)
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert np.array_equal(model(x), ref)
+
+
 def test_threads_sharing_one_model(digits):
     """One handle serves one thread at a time: concurrent runs either succeed with the right
     values or raise ValueError ("in use by another thread"); never wrong values or a crash."""
