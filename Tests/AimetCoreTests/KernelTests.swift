@@ -159,12 +159,12 @@ final class ParallelTests: XCTestCase {
         let s = UncheckedSendable(sums)
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             for _ in 0..<50 {
-                let inner = UnsafeMutableBufferPointer<Int>.allocate(capacity: count)
+                let inner = UnsafeMutableBufferPointer<Int>.allocate(capacity: count * 3)
                 inner.initialize(repeating: 0)
                 let p = UncheckedSendable(inner)
                 Parallel.forEach(count, workers: 2) { range, _ in
                     for i in range {
-                        Parallel.forEach(3, workers: 2) { r, _ in p.value[i] += r.count }
+                        Parallel.forEach(3, workers: 2) { r, _ in for j in r { p.value[i * 3 + j] += 1 } }
                     }
                 }
                 s.value[t] += inner.reduce(0, +)
