@@ -11,6 +11,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -141,7 +142,16 @@ int aimetk_pool_run(int workers, aimetk_task task, void *context) {
     atomic_store(&pool.word, ((word >> 8) + 1) << 8 | (unsigned)workers);  // releases the job's fields
     if (atomic_load(&pool.sleepers) > 0) wake_all();
     task(context, 0);
-    while (atomic_load_explicit(&pool.remaining, memory_order_acquire) > 0) cpu_relax();
+    // Wait for the helpers: spin, then (a helper may have lost its processor
+    // to another program) yield between checks.
+    long long start = 0;
+    for (int spins = 0; atomic_load_explicit(&pool.remaining, memory_order_acquire) > 0; spins++) {
+        if ((spins & 63) == 63) {
+            if (!start) start = now_ns();
+            else if (now_ns() - start > SPIN_NANOSECONDS / 4) sched_yield();
+        }
+        cpu_relax();
+    }
     atomic_store_explicit(&pool.busy, 0, memory_order_release);
     return 0;
 }
