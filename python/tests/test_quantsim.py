@@ -80,8 +80,12 @@ def test_quantizer_placement_follows_the_default_config():
     assert "input" in activations, "model input quantized"
     assert "features.0.0" not in activations and "features.0.2" in activations, "Conv+ReLU6 quantized once, after"
     assert "flatten" not in activations, "data movement is not quantized"
+    # With the BNs kept, AIMET simulates them as folded: no quantizer between a conv and its BN,
+    # Conv → BN → ReLU6 quantized once after the ReLU6, Conv → BN (projection) after the BN.
     unfolded = simulate(digits(), 8).encodings()["activation_encodings"]
-    assert "features.0.0" in unfolded and "features.0.1" in unfolded, "with the BN kept, conv and BN outputs quantized"
+    assert "features.0.0" not in unfolded and "features.0.1" not in unfolded and "features.0.2" in unfolded
+    assert "features.1.conv.2" not in unfolded and "features.1.conv.3" in unfolded
+    assert len(unfolded) == len(activations), "the same quantizers as on the folded model"
     assert all(e[0]["is_symmetric"] == "False" and e[0]["bitwidth"] == 8 for e in activations.values())
 
 

@@ -116,17 +116,33 @@ public final class QuantSim {
                 symmetric[output] = config.activationSymmetric(node.op.onnxType)
             }
         }
+        // The only reader of node k's output, if that output is not a model output.
+        func onlyReader(_ k: Int) -> Int? {
+            guard let readers = consumers[graph.nodes[k].output], readers.count == 1,
+                  !graph.outputNames.contains(graph.nodes[k].output) else { return nil }
+            return readers[0]
+        }
+        // A BatchNormalization right after a Conv / ConvTranspose / Gemm (its only reader) is
+        // folded into that layer when the model is deployed, and AIMET simulates it so: the
+        // layer's output gets no quantizer of its own, and a supergroup (Conv → Relu) matches
+        // across the BN.
+        func foldedBatchNorm(after k: Int) -> Int? {
+            guard [.conv, .convTranspose, .gemm].contains(graph.nodes[k].op), let r = onlyReader(k),
+                  graph.nodes[r].op == .batchNormalization else { return nil }
+            return r
+        }
+        for k in graph.nodes.indices where foldedBatchNorm(after: k) != nil { quantized.remove(graph.nodes[k].output) }
         // A supergroup is quantized once, after its last op.
         for group in config.supergroups {
             for (i, node) in graph.nodes.enumerated() where node.op.onnxType == group[0] {
-                var chain = [i]
+                var chain = [i], matched = 1
                 for op in group.dropFirst() {
-                    guard let readers = consumers[graph.nodes[chain.last!].output], readers.count == 1,
-                          !graph.outputNames.contains(graph.nodes[chain.last!].output),
-                          graph.nodes[readers[0]].op.onnxType == op else { break }
-                    chain.append(readers[0])
+                    if let bn = foldedBatchNorm(after: chain.last!) { chain.append(bn) }
+                    guard let r = onlyReader(chain.last!), graph.nodes[r].op.onnxType == op else { break }
+                    chain.append(r)
+                    matched += 1
                 }
-                guard chain.count == group.count else { continue }
+                guard matched == group.count else { continue }
                 for k in chain.dropLast() { quantized.remove(graph.nodes[k].output) }
             }
         }
