@@ -10,7 +10,7 @@ import Synchronization
 /// `s = γ/√(σ² + ε)`).
 ///
 /// - Depthwise (`group == C`, one input channel per group) runs the direct
-///   `DepthwiseConv` kernel per plane.
+///   `DepthwiseConv` kernel, planes shared out over the workers.
 /// - 3×3 stride-1 convs with at least 16 input and output channels: Winograd
 ///   F(4×4, 3×3) (`Winograd`), 4× fewer multiplies.
 /// - Everything else: per image, group and column tile (sized to the L2
@@ -161,18 +161,12 @@ final class ConvKernel: Kernel {
 
     private func runDepthwise(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ n: Int, _ y: UnsafeMutablePointer<Float>,
                               _ act: Activation, _ residual: UnsafePointer<Float>?, _ workers: Int, _ workspaces: [Workspace]) {
-        let c = groups, multiplier = outChannels / groups
-        let inPlane = g.inCount, outPlane = g.outCount, kk = g.kernelCount
-        let scratchCount = DepthwiseConv.scratchCount(g)
         weights.withUnsafeBufferPointer { w in
-            Parallel.forEach(n * outChannels, workers: workers) { planes, worker in
-                let scratch = workspaces[worker].floats(scratchCount)
-                DepthwiseConv.prepare(scratch, g)
-                for p in planes {
-                    let image = p / outChannels, o = p % outChannels
-                    DepthwiseConv.plane(x + (image * c + o / multiplier) * inPlane, w.baseAddress! + o * kk, g,
-                                        y + p * outPlane, bias: bias[o], activation: act,
-                                        residual: residual.map { $0 + p * outPlane }, scratch: scratch)
+            bias.withUnsafeBufferPointer { b in
+                let conv = DepthwiseConv(x: x, w: w.baseAddress!, bias: b.baseAddress!, g: g, channels: groups,
+                                         outChannels: outChannels, y: y, activation: act, residual: residual)
+                Parallel.forEach(n * outChannels, workers: workers) { planes, worker in
+                    conv.run(planes: planes, workspace: workspaces[worker])
                 }
             }
         }
