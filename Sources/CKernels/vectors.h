@@ -23,16 +23,19 @@ INLINE vf floats(vi x) { return (vf)x; }
 INLINE vf load(const float *p) { vf x; memcpy(&x, p, sizeof x); return x; }
 INLINE void store(float *p, vf x) { memcpy(p, &x, sizeof x); }
 
-/// The first `count` (< VL) lanes from `p`, zeros elsewhere.
+/// The first `count` (< VL) lanes from `p`, zeros elsewhere: through a zeroed
+/// buffer (a lane-by-lane build goes through memory and stalls on every lane).
 INLINE vf load_part(const float *p, long count) {
-    vf x = {0};
-    for (long j = 0; j < count; j++) x[j] = p[j];
-    return x;
+    float buffer[VL] = {0};
+    memcpy(buffer, p, (size_t)count * sizeof(float));
+    return load(buffer);
 }
 
-/// The first `count` (< VL) lanes to `p`.
+/// The first `count` (< VL) lanes to `p` (through a buffer, as `load_part`).
 INLINE void store_part(float *p, vf x, long count) {
-    for (long j = 0; j < count; j++) p[j] = x[j];
+    float buffer[VL];
+    store(buffer, x);
+    memcpy(p, buffer, (size_t)count * sizeof(float));
 }
 
 /// `min(max(v, lo), hi)` as Swift's `min` and `max` (and ONNX Clip) compute it:

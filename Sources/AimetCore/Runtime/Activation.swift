@@ -29,7 +29,7 @@ enum Activation: Sendable, Equatable {
 
     /// Runs at least this long go to the C epilogue (built for AVX-512, AVX2 and
     /// baseline x86-64); shorter ones stay in the Swift loops below (no call).
-    static let vectorRun = 64
+    static let vectorRun = 32
 
     /// Applies `y[i] = act(y[i] + bias + residual[i])` to `count` values in place
     /// (`residual` optional). This is the epilogue of every fused step. A clamp
