@@ -11,13 +11,15 @@
 // are masked; vectors run across row ends, so small planes (7×7, 14×14)
 // waste no lanes. Everything else runs *by rows* of a plane padded on every
 // side (row width rounded up to VL), stride 2 taking the even and odd lanes
-// of two-vector loads.
+// of two-vector loads (two output rows per vector when they are at most
+// VL/2 wide).
 #include "vectors.h"
 
 // a·b + c fuses into one multiply-add where the instruction set has it.
 #pragma clang fp contract(fast)
 
 typedef float vf2 __attribute__((vector_size(2 * VL * 4)));  // two vectors, for stride 2
+typedef float vf8 __attribute__((vector_size(VL / 2 * 4)));  // half a vector, one output row of a pair
 
 INLINE vf2 load2(const float *p) { vf2 x; memcpy(&x, p, sizeof x); return x; }
 INLINE vf evens(vf2 a) {
@@ -152,6 +154,59 @@ INLINE void row_plane(const aimetk_depthwise3x3 *k, const float *padded, weights
     }
 }
 
+/// Stride 2, output rows at most VL / 2 wide: two output rows per vector
+/// (lanes 0 ..< VL/2 row oy, the others row oy + 1), the even and odd
+/// columns of both padded rows split out of one two-register shuffle each.
+INLINE vf evens_of(vf a, vf b) {
+    return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+INLINE vf odds_of(vf a, vf b) {
+    return __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+
+/// Half a vector of row `q` (a multiple of `ow`): VL/2 floats, or the row's
+/// `ow` lanes where VL/2 would pass `end` (as in `finish`).
+INLINE vf8 load_half(const float *p, long q, long end, long ow) {
+    vf8 x = {0};
+    if (q + VL / 2 <= end) memcpy(&x, p + q, sizeof x);
+    else memcpy(&x, p + q, (size_t)ow * sizeof(float));
+    return x;
+}
+
+INLINE void store_half(float *p, vf8 x, long q, long end, long ow) {
+    if (q + VL / 2 <= end) memcpy(p + q, &x, sizeof x);
+    else memcpy(p + q, &x, (size_t)ow * sizeof(float));
+}
+
+/// One plane, two rows at a time (see `evens_of`); the padded rows as for
+/// `row_plane` with stride 2. Row oy + 1's store follows row oy's, whose
+/// extra lanes it overwrites.
+INLINE void paired_plane(const aimetk_depthwise3x3 *k, const float *padded, weights w, vf b, const float *residual,
+                         float *y, long end) {
+    const long ow = k->out_w, oh = k->out_h, cols = padded_cols(k), pair = k->stride_h * cols;
+    const vf lo = splat(k->lo), hi = splat(k->hi);
+    for (long oy = 0; oy < oh; oy += 2) {
+        const int both = oy + 1 < oh;
+        const float *a0 = padded + oy * pair, *a1 = a0 + cols, *a2 = a1 + cols;
+        const float *b0 = both ? a0 + pair : a0, *b1 = b0 + cols, *b2 = b1 + cols;
+        vf s0 = w.w0 * evens_of(load(a0), load(b0)) + w.w1 * odds_of(load(a0), load(b0)) +
+                w.w2 * evens_of(load(a0 + 2), load(b0 + 2));
+        vf s1 = w.w3 * evens_of(load(a1), load(b1)) + w.w4 * odds_of(load(a1), load(b1)) +
+                w.w5 * evens_of(load(a1 + 2), load(b1 + 2));
+        vf s2 = w.w6 * evens_of(load(a2), load(b2)) + w.w7 * odds_of(load(a2), load(b2)) +
+                w.w8 * evens_of(load(a2 + 2), load(b2 + 2));
+        vf v = (b + s0) + (s1 + s2);
+        const long q = oy * ow;
+        if (residual) {
+            vf8 r0 = load_half(residual, q, end, ow), r1 = both ? load_half(residual, q + ow, end, ow) : r0;
+            v = v + __builtin_shufflevector(r0, r1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        }
+        v = clamp(v, lo, hi);
+        store_half(y, __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), q, end, ow);
+        if (both) store_half(y, __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), q + ow, end, ow);
+    }
+}
+
 /// Planes [begin, end). Two padded planes take turns: plane p + 1 is copied
 /// before plane p is computed, so its stores have reached the cache before
 /// its loads (a load spanning stores still in flight waits for them).
@@ -162,12 +217,17 @@ INLINE void depthwise_planes(const aimetk_depthwise3x3 *k, long begin, long end)
     const int flat = is_flat(k);
     vi first_col;
     for (int j = 0; j < VL; j++) first_col[j] = (int)(j % k->out_w);
-#define INPUT(p) (k->x + ((p) / k->out_channels * k->channels + (p) % k->out_channels / multiplier) * in_plane)
-    if (begin < end) fill(k, INPUT(begin), k->scratch);
+    // Plane p's output channel `o` (`within` its input channel's group) and input
+    // plane, stepped from plane to plane (small planes notice divisions).
+    long o = begin % k->out_channels, within = o % multiplier;
+    const float *x = k->x + (begin / k->out_channels * k->channels + o / multiplier) * in_plane;
+    if (begin < end) fill(k, x, k->scratch);
     for (long p = begin; p < end; p++) {
-        if (p + 1 < end) fill(k, INPUT(p + 1), k->scratch + (p + 1 - begin) % 2 * size);
+        const long next_o = o + 1 == k->out_channels ? 0 : o + 1;
+        const long next_within = within + 1 == multiplier ? 0 : within + 1;
+        const float *next_x = next_within == 0 ? x + in_plane : x;
+        if (p + 1 < end) fill(k, next_x, k->scratch + (p + 1 - begin) % 2 * size);
         const float *padded = k->scratch + (p - begin) % 2 * size;
-        const long o = p % k->out_channels;
         const weights w = splat_weights(k->w + 9 * o);
         const vf b = splat(k->bias[o]);
         const float *res = k->residual ? k->residual + p * out_plane : 0;
@@ -176,9 +236,12 @@ INLINE void depthwise_planes(const aimetk_depthwise3x3 *k, long begin, long end)
         const long stop = (end - p) * out_plane;
         if (flat) flat_plane(k, padded, w, b, res, y, stop, first_col);
         else if (k->stride_w == 1) row_plane(k, padded, w, b, res, y, stop, 1);
+        else if (k->out_w <= VL / 2) paired_plane(k, padded, w, b, res, y, stop);
         else row_plane(k, padded, w, b, res, y, stop, 2);
+        o = next_o;
+        within = next_within;
+        x = next_x;
     }
-#undef INPUT
 }
 
 AIMETK_BUILDS(depthwise_planes, (const aimetk_depthwise3x3 *k, long begin, long end), depthwise_planes(k, begin, end))

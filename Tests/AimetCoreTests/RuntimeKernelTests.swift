@@ -88,7 +88,9 @@ final class RuntimeKernelTests: XCTestCase {
             // Stride 1 otherwise (rows): no padding, wide padding, asymmetric.
             Case(c: 3, inH: 9, inW: 11, pads: [0, 0, 0, 0]), Case(n: 2, c: 2, inH: 6, inW: 21, pads: [2, 2, 2, 2]),
             Case(c: 2, inH: 7, inW: 18, pads: [1, 0, 1, 2]),
-            // Stride 2 (rows), odd and even sizes, asymmetric padding, vertical stride 1 or 3.
+            // Stride 2 (rows; two rows per vector up to VL/2 outputs wide), odd and even sizes,
+            // asymmetric padding, vertical stride 1 or 3.
+            Case(n: 3, c: 3, inH: 5, inW: 16, strideH: 2, strideW: 2), Case(c: 2, inH: 4, inW: 34, strideH: 2, strideW: 2),
             Case(n: 2, c: 5, inH: 9, inW: 10, strideH: 2, strideW: 2), Case(c: 3, inH: 14, inW: 14, strideH: 2, strideW: 2),
             Case(n: 2, c: 3, inH: 37, inW: 40, strideH: 2, strideW: 2), Case(c: 4, inH: 3, inW: 3, strideH: 2, strideW: 2),
             Case(c: 3, inH: 12, inW: 12, strideH: 2, strideW: 2, pads: [0, 0, 1, 1]),
