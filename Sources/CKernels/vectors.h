@@ -87,7 +87,8 @@ INLINE void copy_floats(float *dst, const float *src, long n) {
 /// Calls the build of `name` for `isa` (at most the processor's best).
 #define AIMETK_CALL(name, isa, args)                                                       \
     do {                                                                                   \
-        aimetk_isa chosen_ = (isa) > aimetk_best_isa() ? aimetk_best_isa() : (isa);        \
+        const aimetk_isa best_ = aimetk_best_isa();                                        \
+        const aimetk_isa chosen_ = (isa) > best_ ? best_ : (isa);                          \
         if (chosen_ == AIMETK_ISA_AVX512) name##_avx512 args;                              \
         else if (chosen_ == AIMETK_ISA_AVX2) name##_avx2 args;                             \
         else name##_baseline args;                                                         \

@@ -31,6 +31,9 @@ enum Activation: Sendable, Equatable {
     /// baseline x86-64); shorter ones stay in the Swift loops below (no call).
     static let vectorRun = 32
 
+    /// The instruction set the C epilogue runs on (the processor's best).
+    static let kernelISA = aimetk_best_isa()
+
     /// Applies `y[i] = act(y[i] + bias + residual[i])` to `count` values in place
     /// (`residual` optional). This is the epilogue of every fused step. A clamp
     /// over a long run goes to `aimetk_bias_clamp`; otherwise plain scalar
@@ -40,7 +43,7 @@ enum Activation: Sendable, Equatable {
     func apply(_ y: UnsafeMutablePointer<Float>, _ count: Int, bias: Float = 0, residual: UnsafePointer<Float>? = nil) {
         if self == .none && residual == nil && bias == 0 { return }
         if count >= Activation.vectorRun, let (lo, hi) = clampBounds {
-            aimetk_bias_clamp(y, y, count, bias, residual, lo, hi, aimetk_best_isa())
+            aimetk_bias_clamp(y, y, count, bias, residual, lo, hi, Activation.kernelISA)
             return
         }
         switch self {
@@ -81,7 +84,7 @@ enum Activation: Sendable, Equatable {
     func apply(_ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, _ count: Int, bias: Float,
                residual: UnsafePointer<Float>?) {
         if count >= Activation.vectorRun, let (lo, hi) = clampBounds {
-            aimetk_bias_clamp(x, y, count, bias, residual, lo, hi, aimetk_best_isa())
+            aimetk_bias_clamp(x, y, count, bias, residual, lo, hi, Activation.kernelISA)
             return
         }
         switch (self, residual) {
@@ -100,7 +103,7 @@ enum Activation: Sendable, Equatable {
     /// `y[i] = act(x[i])` for `count` values (`x` may equal `y`), in one pass.
     func apply(_ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, _ count: Int) {
         if self != .none, count >= Activation.vectorRun, let (lo, hi) = clampBounds {
-            aimetk_bias_clamp(x, y, count, 0, nil, lo, hi, aimetk_best_isa())
+            aimetk_bias_clamp(x, y, count, 0, nil, lo, hi, Activation.kernelISA)
             return
         }
         switch self {
