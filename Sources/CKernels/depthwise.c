@@ -13,6 +13,9 @@
 // side (row width rounded up to VL), stride 2 taking the even and odd lanes
 // of two-vector loads (two output rows per vector when they are at most
 // VL/2 wide).
+//
+// The same padded rows serve the dense stride-2 conv over a few input
+// channels at the end of the file (a network's first conv).
 #include "vectors.h"
 
 // a·b + c fuses into one multiply-add where the instruction set has it.
@@ -33,31 +36,31 @@ INLINE vf odds(vf2 a) {
 /// padding (one column each side), so output pixel `q = oy·ow + ox` reads
 /// `plane[q + ky·w + kx]` of the input plane copied `pad_top` rows and one
 /// float down a zeroed buffer, except where a row wraps (masked).
-static int is_flat(const aimetk_depthwise3x3 *k) {
+static int is_flat(const aimetk_conv3x3 *k) {
     return k->stride_h == 1 && k->stride_w == 1 && k->pad_left == 1 && k->in_w == k->out_w;
 }
 
 /// Flat kernel: floats of one padded plane (the rows a window touches, one
 /// float before, and a vector of slack after the last vector's reads).
-static long flat_size(const aimetk_depthwise3x3 *k) { return (k->out_h + 2) * k->in_w + 2 + 2 * VL; }
+static long flat_size(const aimetk_conv3x3 *k) { return (k->out_h + 2) * k->in_w + 2 + 2 * VL; }
 
 /// Row kernel: columns of a padded row, every column the vector loads touch
 /// for outputs rounded up to VL: `ow + 2` for stride 1, `2·ow + 2` for stride 2.
-static long padded_cols(const aimetk_depthwise3x3 *k) {
+static long padded_cols(const aimetk_conv3x3 *k) {
     long ow = (k->out_w + VL - 1) / VL * VL;
     return k->stride_w == 1 ? ow + 2 : 2 * ow + 2;
 }
 
 /// Floats of one padded plane (the kernel uses two, see `depthwise_planes`).
-static long plane_size(const aimetk_depthwise3x3 *k) {
+static long plane_size(const aimetk_conv3x3 *k) {
     return is_flat(k) ? flat_size(k) : ((k->out_h - 1) * k->stride_h + 3) * padded_cols(k);
 }
 
-long aimetk_depthwise3x3_scratch(const aimetk_depthwise3x3 *k) { return 2 * plane_size(k); }
+long aimetk_depthwise3x3_scratch(const aimetk_conv3x3 *k) { return 2 * plane_size(k); }
 
 /// The input plane into its padded plane. Only the positions that hold input
 /// are written: the rest, zeroed once per call, stays zero for every plane.
-INLINE void fill(const aimetk_depthwise3x3 *k, const float *x, float *padded) {
+INLINE void fill(const aimetk_conv3x3 *k, const float *x, float *padded) {
     if (is_flat(k)) {
         copy_floats(padded + k->pad_top * k->in_w + 1, x, k->in_h * k->in_w);
         return;
@@ -95,7 +98,7 @@ INLINE weights splat_weights(const float *w) {
 /// neighbouring row and are masked off (`col`: each lane's output column).
 /// `end`: where the stores turn lane by lane (see `finish`); `first_col`: the
 /// columns of lanes 0 ..< VL (`j mod ow`).
-INLINE void flat_plane(const aimetk_depthwise3x3 *k, const float *padded, weights w, vf b, const float *residual,
+INLINE void flat_plane(const aimetk_conv3x3 *k, const float *padded, weights w, vf b, const float *residual,
                        float *y, long end, vi first_col) {
     const long ow = k->out_w, count = k->out_h * ow;
     const vf lo = splat(k->lo), hi = splat(k->hi);
@@ -132,7 +135,7 @@ INLINE void taps(const float *row, long ox, long stride, vf *t0, vf *t1, vf *t2)
 /// padded rows; `stride` (horizontal) is a constant at each call, so the taps
 /// specialize. A vector running past its row's end stores its extra lanes on
 /// the next rows, written (correctly) later; `end` as in `finish`.
-INLINE void row_plane(const aimetk_depthwise3x3 *k, const float *padded, weights w, vf b, const float *residual,
+INLINE void row_plane(const aimetk_conv3x3 *k, const float *padded, weights w, vf b, const float *residual,
                       float *y, long end, long stride) {
     const long ow = k->out_w, cols = padded_cols(k);
     const vf lo = splat(k->lo), hi = splat(k->hi);
@@ -181,7 +184,7 @@ INLINE void store_half(float *p, vf8 x, long q, long end, long ow) {
 /// One plane, two rows at a time (see `evens_of`); the padded rows as for
 /// `row_plane` with stride 2. Row oy + 1's store follows row oy's, whose
 /// extra lanes it overwrites.
-INLINE void paired_plane(const aimetk_depthwise3x3 *k, const float *padded, weights w, vf b, const float *residual,
+INLINE void paired_plane(const aimetk_conv3x3 *k, const float *padded, weights w, vf b, const float *residual,
                          float *y, long end) {
     const long ow = k->out_w, oh = k->out_h, cols = padded_cols(k), pair = k->stride_h * cols;
     const vf lo = splat(k->lo), hi = splat(k->hi);
@@ -210,7 +213,7 @@ INLINE void paired_plane(const aimetk_depthwise3x3 *k, const float *padded, weig
 /// Planes [begin, end). Two padded planes take turns: plane p + 1 is copied
 /// before plane p is computed, so its stores have reached the cache before
 /// its loads (a load spanning stores still in flight waits for them).
-INLINE void depthwise_planes(const aimetk_depthwise3x3 *k, long begin, long end) {
+INLINE void depthwise_planes(const aimetk_conv3x3 *k, long begin, long end) {
     memset(k->scratch, 0, (size_t)aimetk_depthwise3x3_scratch(k) * sizeof(float));
     const long multiplier = k->out_channels / k->channels, size = plane_size(k);
     const long in_plane = k->in_h * k->in_w, out_plane = k->out_h * k->out_w;
@@ -244,8 +247,63 @@ INLINE void depthwise_planes(const aimetk_depthwise3x3 *k, long begin, long end)
     }
 }
 
-AIMETK_BUILDS(depthwise_planes, (const aimetk_depthwise3x3 *k, long begin, long end), depthwise_planes(k, begin, end))
+AIMETK_BUILDS(depthwise_planes, (const aimetk_conv3x3 *k, long begin, long end), depthwise_planes(k, begin, end))
 
-void aimetk_depthwise3x3_planes(const aimetk_depthwise3x3 *k, long begin, long end, aimetk_isa isa) {
+void aimetk_depthwise3x3_planes(const aimetk_conv3x3 *k, long begin, long end, aimetk_isa isa) {
     AIMETK_CALL(depthwise_planes, isa, (k, begin, end));
+}
+
+// MARK: Dense 3×3, stride 2, few input channels
+//
+// A network's first conv (RGB in) as an im2col GEMM has K = 27 and runs
+// poorly; directly, each input channel's plane is padded once (as for the
+// row kernel), then for each VL outputs of a row and each block of output
+// channels the taps are loaded once and feed every channel of the block
+// (their accumulators stay in registers).
+
+enum { BLOCK = 8 };  // output channels per block
+
+long aimetk_dense3x3s2_scratch(const aimetk_conv3x3 *k) { return k->channels * plane_size(k); }
+
+INLINE void dense_image(const aimetk_conv3x3 *k, long image, long o_begin, long o_end) {
+    const long channels = k->channels, size = plane_size(k), cols = padded_cols(k);
+    const long ow = k->out_w, out_plane = k->out_h * ow, in_plane = k->in_h * k->in_w;
+    memset(k->scratch, 0, (size_t)aimetk_dense3x3s2_scratch(k) * sizeof(float));
+    for (long c = 0; c < channels; c++) fill(k, k->x + (image * channels + c) * in_plane, k->scratch + c * size);
+    const vf lo = splat(k->lo), hi = splat(k->hi);
+    // Output rows outermost: the input rows they read stay in L1 for every block.
+    for (long oy = 0; oy < k->out_h; oy++) {
+        for (long ox = 0; ox < ow; ox += VL) {
+            for (long o0 = o_begin; o0 < o_end; o0 += BLOCK) {
+                const long count = o_end - o0 < BLOCK ? o_end - o0 : BLOCK;
+                vf acc[BLOCK];
+                for (int j = 0; j < BLOCK; j++) acc[j] = splat(j < count ? k->bias[o0 + j] : 0);
+                for (long c = 0; c < channels; c++) {
+                    const float *row = k->scratch + c * size + oy * 2 * cols;
+                    for (int ky = 0; ky < 3; ky++) {
+                        vf t0, t1, t2;
+                        taps(row + ky * cols, ox, 2, &t0, &t1, &t2);
+                        for (int j = 0; j < BLOCK; j++) {
+                            if (j >= count) break;
+                            const float *w = k->w + ((o0 + j) * channels + c) * 9 + ky * 3;
+                            acc[j] = acc[j] + w[0] * t0 + w[1] * t1 + w[2] * t2;
+                        }
+                    }
+                }
+                // Past the plane's end only this row's lanes are stored (the next plane is written).
+                const long q = oy * ow + ox, end = q + VL <= out_plane ? out_plane : q + (ow - ox);
+                for (int j = 0; j < BLOCK && j < count; j++) {
+                    const long plane = (image * k->out_channels + o0 + j) * out_plane;
+                    finish(acc[j], k->y + plane, k->residual ? k->residual + plane : 0, q, end, lo, hi);
+                }
+            }
+        }
+    }
+}
+
+AIMETK_BUILDS(dense_image, (const aimetk_conv3x3 *k, long image, long o_begin, long o_end),
+              dense_image(k, image, o_begin, o_end))
+
+void aimetk_dense3x3s2(const aimetk_conv3x3 *k, long image, long o_begin, long o_end, aimetk_isa isa) {
+    AIMETK_CALL(dense_image, isa, (k, image, o_begin, o_end));
 }

@@ -54,27 +54,37 @@ final class RuntimeKernelTests: XCTestCase {
         return y
     }
 
-    /// Planes `planes` through `aimetk_depthwise3x3_planes` into `y` (other planes left as they are).
-    func run(_ t: Case, x: [Float], w: [Float], bias: [Float], residual: [Float]?, lo: Float, hi: Float,
-             planes: Range<Int>, isa: aimetk_isa, into y: inout [Float]) {
+    /// `body` with pointers to the buffers (`residual` optional) and a scratch area of
+    /// `scratch(k)` floats of garbage (a kernel must not rely on its contents) for the job `k`.
+    func withBuffers(_ x: [Float], _ w: [Float], _ bias: [Float], _ residual: [Float]?, _ y: inout [Float],
+                     job: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?,
+                           UnsafeMutablePointer<Float>) -> aimetk_conv3x3,
+                     scratch: (UnsafePointer<aimetk_conv3x3>) -> Int, _ body: (UnsafePointer<aimetk_conv3x3>) -> Void) {
         x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in bias.withUnsafeBufferPointer { bb in
             y.withUnsafeMutableBufferPointer { yb in
                 func call(_ res: UnsafePointer<Float>?) {
-                    var k = aimetk_depthwise3x3(x: xb.baseAddress, w: wb.baseAddress, bias: bb.baseAddress, residual: res,
-                                                y: yb.baseAddress, scratch: nil, channels: t.c, out_channels: t.m,
-                                                in_h: t.inH, in_w: t.inW, out_h: t.outH, out_w: t.outW,
-                                                stride_h: t.strideH, stride_w: t.strideW, pad_top: t.pads[0],
-                                                pad_left: t.pads[1], lo: lo, hi: hi)
-                    // Scratch full of garbage: the kernel must not rely on its contents.
-                    var scratch = [Float](repeating: .nan, count: aimetk_depthwise3x3_scratch(&k))
-                    scratch.withUnsafeMutableBufferPointer { sb in
+                    var k = job(xb.baseAddress!, wb.baseAddress!, bb.baseAddress!, res, yb.baseAddress!)
+                    var area = [Float](repeating: .nan, count: scratch(&k))
+                    area.withUnsafeMutableBufferPointer { sb in
                         k.scratch = sb.baseAddress
-                        aimetk_depthwise3x3_planes(&k, planes.lowerBound, planes.upperBound, isa)
+                        body(&k)
                     }
                 }
                 if let residual { residual.withUnsafeBufferPointer { call($0.baseAddress) } } else { call(nil) }
             }
         } } }
+    }
+
+    /// Planes `planes` through `aimetk_depthwise3x3_planes` into `y` (other planes left as they are).
+    func run(_ t: Case, x: [Float], w: [Float], bias: [Float], residual: [Float]?, lo: Float, hi: Float,
+             planes: Range<Int>, isa: aimetk_isa, into y: inout [Float]) {
+        withBuffers(x, w, bias, residual, &y, job: { xp, wp, bp, rp, yp in
+            aimetk_conv3x3(x: xp, w: wp, bias: bp, residual: rp, y: yp, scratch: nil, channels: t.c, out_channels: t.m,
+                           in_h: t.inH, in_w: t.inW, out_h: t.outH, out_w: t.outW, stride_h: t.strideH,
+                           stride_w: t.strideW, pad_top: t.pads[0], pad_left: t.pads[1], lo: lo, hi: hi)
+        }, scratch: aimetk_depthwise3x3_scratch) { k in
+            aimetk_depthwise3x3_planes(k, planes.lowerBound, planes.upperBound, isa)
+        }
     }
 
     func testDepthwiseThreeByThreeMatchesTheReferenceOnEveryInstructionSet() {
@@ -140,14 +150,102 @@ final class RuntimeKernelTests: XCTestCase {
             var y = [Float](repeating: 0, count: linear.count)
             x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in bias.withUnsafeBufferPointer { bb in
                 y.withUnsafeMutableBufferPointer { yb in
-                    let conv = DepthwiseConv(x: xb.baseAddress!, w: wb.baseAddress!, bias: bb.baseAddress!, g: g, channels: t.c,
-                                             outChannels: t.m, y: yb.baseAddress!, activation: activation, residual: nil)
+                    let conv = DepthwiseConv(job: ConvJob(x: xb.baseAddress!, w: wb.baseAddress!, bias: bb.baseAddress!, g: g,
+                                                          channels: t.c, outChannels: t.m, y: yb.baseAddress!,
+                                                          activation: activation, residual: nil))
                     XCTAssertTrue(conv.isThreeByThree)
                     conv.run(planes: 0..<(t.n * t.m), workspace: Workspace())
                 }
             } } }
             for i in y.indices where abs(y[i] - f(linear[i])) > 1e-5 * (1 + abs(linear[i])) {
                 XCTFail("\(activation): y[\(i)] = \(y[i]), expected \(f(linear[i]))")
+                break
+            }
+        }
+    }
+
+    /// The dense stride-2 conv `y[n, o] = clamp(Σ_c conv(x[n, c], w[o, c]) + bias + residual)` in double precision.
+    func denseReference(_ t: Case, m: Int, x: [Float], w: [Float], bias: [Float], residual: [Float]?, lo: Float,
+                        hi: Float) -> [Float] {
+        var y = [Float](repeating: 0, count: t.n * m * t.outH * t.outW)
+        for image in 0..<t.n {
+            for o in 0..<m {
+                for oy in 0..<t.outH {
+                    for ox in 0..<t.outW {
+                        var sum = Double(bias[o])
+                        for c in 0..<t.c {
+                            for ky in 0..<3 {
+                                for kx in 0..<3 {
+                                    let iy = oy * 2 - t.pads[0] + ky, ix = ox * 2 - t.pads[1] + kx
+                                    guard iy >= 0, iy < t.inH, ix >= 0, ix < t.inW else { continue }
+                                    sum += Double(w[((o * t.c + c) * 3 + ky) * 3 + kx])
+                                        * Double(x[((image * t.c + c) * t.inH + iy) * t.inW + ix])
+                                }
+                            }
+                        }
+                        let index = ((image * m + o) * t.outH + oy) * t.outW + ox
+                        if let residual { sum += Double(residual[index]) }
+                        y[index] = Swift.min(Swift.max(Float(sum), lo), hi)
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    func testDenseThreeByThreeStrideTwoMatchesTheReferenceOnEveryInstructionSet() {
+        // Output channels in whole and partial blocks of 8; odd and even sizes; padding.
+        let cases: [(Case, Int)] = [
+            (Case(n: 2, c: 3, inH: 17, inW: 20, strideH: 2, strideW: 2), 32),
+            (Case(c: 3, inH: 8, inW: 8, strideH: 2, strideW: 2), 13),
+            (Case(n: 2, c: 1, inH: 35, inW: 9, strideH: 2, strideW: 2, pads: [0, 0, 1, 1]), 5),
+            (Case(c: 4, inH: 3, inW: 40, strideH: 2, strideW: 2, pads: [1, 1, 0, 0]), 9),
+        ]
+        var rng = TestRandom(77)
+        for (t, m) in cases {
+            let x = rng.floats(t.n * t.c * t.inH * t.inW), w = rng.floats(m * t.c * 9), bias = rng.floats(m)
+            let plane = t.outH * t.outW, outCount = t.n * m * plane
+            let g = ConvGeometry(inH: t.inH, inW: t.inW, outH: t.outH, outW: t.outW, kH: 3, kW: 3, strideH: 2, strideW: 2,
+                                 dilationH: 1, dilationW: 1, padTop: t.pads[0], padLeft: t.pads[1],
+                                 padBottom: t.pads[2], padRight: t.pads[3])
+            for residual in [nil, rng.floats(outCount)] as [[Float]?] {
+                for (lo, hi) in [(-Float.infinity, Float.infinity), (0, 6)] {
+                    let expected = denseReference(t, m: m, x: x, w: w, bias: bias, residual: residual, lo: lo, hi: hi)
+                    // Every image, and output channels 2 ..< m − 1 of the last one (planes around it untouched).
+                    let lastImage = t.n - 1, channels = 2..<(m - 1)
+                    for isa in isas {
+                        var y = [Float](repeating: 12345, count: outCount)
+                        withBuffers(x, w, bias, residual, &y, job: { xp, wp, bp, rp, yp in
+                            ConvJob(x: xp, w: wp, bias: bp, g: g, channels: t.c, outChannels: m, y: yp, activation: .clip(lo, hi),
+                                    residual: rp).kernel
+                        }, scratch: aimetk_dense3x3s2_scratch) { k in
+                            for image in 0..<lastImage { aimetk_dense3x3s2(k, image, 0, m, isa) }
+                            aimetk_dense3x3s2(k, lastImage, channels.lowerBound, channels.upperBound, isa)
+                        }
+                        let written = { (i: Int) in i < lastImage * m * plane || channels.contains(i / plane - lastImage * m) }
+                        let what = "\(t) → \(m), residual \(residual != nil), clamp \(lo)...\(hi), isa \(isa.rawValue)"
+                        if let i = y.indices.first(where: { !written($0) && y[$0] != 12345 }) {
+                            XCTFail("\(what): y[\(i)] = \(y[i]) outside the channels")
+                        }
+                        if let i = y.indices.first(where: { written($0) && abs(y[$0] - expected[$0]) > 1e-5 * (1 + abs(expected[$0])) }) {
+                            XCTFail("\(what): y[\(i)] = \(y[i]), expected \(expected[i])")
+                        }
+                    }
+                }
+            }
+            // Through `DenseConv3x3` (one image per item, channels split over 3 parts) with an activation applied after.
+            let linear = denseReference(t, m: m, x: x, w: w, bias: bias, residual: nil, lo: -.infinity, hi: .infinity)
+            var y = [Float](repeating: 0, count: outCount)
+            x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in bias.withUnsafeBufferPointer { bb in
+                y.withUnsafeMutableBufferPointer { yb in
+                    let job = ConvJob(x: xb.baseAddress!, w: wb.baseAddress!, bias: bb.baseAddress!, g: g, channels: t.c,
+                                      outChannels: m, y: yb.baseAddress!, activation: .leakyRelu(0.1), residual: nil)
+                    let conv = DenseConv3x3(job, images: 1, workers: 3)
+                    conv.run(items: 0..<conv.itemCount(images: t.n), workspace: Workspace())
+                }
+            } } }
+            for i in y.indices where abs(y[i] - (linear[i] >= 0 ? linear[i] : 0.1 * linear[i])) > 1e-5 * (1 + abs(linear[i])) {
+                XCTFail("\(t) → \(m) through DenseConv3x3: y[\(i)] = \(y[i]), expected \(linear[i]) before LeakyRelu")
                 break
             }
         }

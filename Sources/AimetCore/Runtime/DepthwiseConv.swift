@@ -13,49 +13,31 @@ import CKernels
 /// activation is a clamp (none, Relu, Clip). Other windows accumulate one tap
 /// at a time over whole rows, the epilogue once over the finished plane.
 struct DepthwiseConv {
-    let x: UnsafePointer<Float>
-    /// `kH·kW` weights per output channel.
-    let w: UnsafePointer<Float>
-    let bias: UnsafePointer<Float>
-    let g: ConvGeometry
-    let channels: Int
-    let outChannels: Int
-    let y: UnsafeMutablePointer<Float>
-    let activation: Activation
-    let residual: UnsafePointer<Float>?
+    let job: ConvJob
 
     /// Whether the C kernel runs this geometry.
     var isThreeByThree: Bool {
-        g.kH == 3 && g.kW == 3 && g.dilationH == 1 && g.dilationW == 1 && (g.strideW == 1 || g.strideW == 2)
+        let g = job.g
+        return g.kH == 3 && g.kW == 3 && g.dilationH == 1 && g.dilationW == 1 && (g.strideW == 1 || g.strideW == 2)
             && g.padTop >= 0 && g.padLeft >= 0
-    }
-
-    /// The C kernel's description of the job.
-    private var kernel: aimetk_depthwise3x3 {
-        // A clamp runs in the kernel; any other activation afterwards (`run`).
-        let (lo, hi) = activation.clampBounds ?? (-.infinity, .infinity)
-        return aimetk_depthwise3x3(x: x, w: w, bias: bias, residual: residual, y: y, scratch: nil,
-                                   channels: channels, out_channels: outChannels, in_h: g.inH, in_w: g.inW,
-                                   out_h: g.outH, out_w: g.outW, stride_h: g.strideH, stride_w: g.strideW,
-                                   pad_top: g.padTop, pad_left: g.padLeft, lo: lo, hi: hi)
     }
 
     /// Output planes `planes` of the `N·M` (plane `p`: image `p / M`, channel `p % M`),
     /// with `workspace`'s slot 0 as scratch; `isa` is the kernel's instruction set (tests pick one).
     func run(planes: Range<Int>, workspace: Workspace, isa: aimetk_isa = aimetk_best_isa()) {
         guard !planes.isEmpty else { return }
-        let count = g.outCount
+        let g = job.g, count = g.outCount, y = job.y, activation = job.activation, outChannels = job.outChannels
         if isThreeByThree {
-            var k = kernel
+            var k = job.kernel
             k.scratch = workspace.floats(aimetk_depthwise3x3_scratch(&k))
             aimetk_depthwise3x3_planes(&k, planes.lowerBound, planes.upperBound, isa)
             if activation.clampBounds == nil { activation.apply(y + planes.lowerBound * count, planes.count * count) }
             return
         }
         for p in planes {
-            let o = p % outChannels, input = x + (p / outChannels * channels + o / (outChannels / channels)) * g.inCount
-            generic(input, w + o * g.kernelCount, y + p * count)
-            activation.apply(y + p * count, count, bias: bias[o], residual: residual.map { $0 + p * count })
+            let o = p % outChannels, c = job.channels
+            generic(job.x + (p / outChannels * c + o / (outChannels / c)) * g.inCount, job.w + o * g.kernelCount, y + p * count)
+            activation.apply(y + p * count, count, bias: job.bias[o], residual: job.residual.map { $0 + p * count })
         }
     }
 
@@ -72,7 +54,7 @@ struct DepthwiseConv {
 
     /// One tap at a time: `row += w · shifted input row` over the valid columns.
     private func generic(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-        let ow = g.outW, iw = g.inW, s = g.strideW
+        let g = job.g, ow = g.outW, iw = g.inW, s = g.strideW
         let columns = (0..<g.kW).map { g.validColumns(kx: $0) }
         y.update(repeating: 0, count: g.outCount)
         for oy in 0..<g.outH {
