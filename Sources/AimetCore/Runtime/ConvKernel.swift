@@ -10,9 +10,11 @@ import Synchronization
 /// `s = γ/√(σ² + ε)`).
 ///
 /// - Depthwise (`group == C`, one input channel per group) runs the direct
-///   `DepthwiseConv` kernel per plane.
+///   `DepthwiseConv` kernel, planes shared out over the workers.
 /// - 3×3 stride-1 convs with at least 16 input and output channels: Winograd
 ///   F(4×4, 3×3) (`Winograd`), 4× fewer multiplies.
+/// - 3×3 stride-2 convs over at most 4 input channels (a first conv): the
+///   direct `DenseConv3x3` kernel.
 /// - Everything else: per image, group and column tile (sized to the L2
 ///   cache), im2col into a per-worker buffer (1×1 / stride 1 / no padding
 ///   reads the input directly) and one `sgemm`
@@ -154,25 +156,35 @@ final class ConvKernel: Kernel {
                                  bias: bias, activation: act, residual: residual, into: y, workspace: workspaces[worker])
                 }
             }
+        } else if DenseConv3x3.suits(window, channels: inPerGroup, groups: groups) {
+            runDense(x, g, n, y, act, residual, workers, workspaces)
         } else {
             runGEMM(x, g, n, y, act, residual, workers, workspaces)
         }
     }
 
+    private func runDense(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ n: Int, _ y: UnsafeMutablePointer<Float>,
+                          _ act: Activation, _ residual: UnsafePointer<Float>?, _ workers: Int, _ workspaces: [Workspace]) {
+        weights.withUnsafeBufferPointer { w in
+            bias.withUnsafeBufferPointer { b in
+                let job = ConvJob(x: x, w: w.baseAddress!, bias: b.baseAddress!, g: g, channels: inPerGroup,
+                                  outChannels: outChannels, y: y, activation: act, residual: residual)
+                let conv = DenseConv3x3(job, images: n, workers: workers)
+                Parallel.forEach(conv.itemCount(images: n), workers: workers) { items, worker in
+                    conv.run(items: items, workspace: workspaces[worker])
+                }
+            }
+        }
+    }
+
     private func runDepthwise(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ n: Int, _ y: UnsafeMutablePointer<Float>,
                               _ act: Activation, _ residual: UnsafePointer<Float>?, _ workers: Int, _ workspaces: [Workspace]) {
-        let c = groups, multiplier = outChannels / groups
-        let inPlane = g.inCount, outPlane = g.outCount, kk = g.kernelCount
-        let scratchCount = DepthwiseConv.scratchCount(g)
         weights.withUnsafeBufferPointer { w in
-            Parallel.forEach(n * outChannels, workers: workers) { planes, worker in
-                let scratch = workspaces[worker].floats(scratchCount)
-                DepthwiseConv.prepare(scratch, g)
-                for p in planes {
-                    let image = p / outChannels, o = p % outChannels
-                    DepthwiseConv.plane(x + (image * c + o / multiplier) * inPlane, w.baseAddress! + o * kk, g,
-                                        y + p * outPlane, bias: bias[o], activation: act,
-                                        residual: residual.map { $0 + p * outPlane }, scratch: scratch)
+            bias.withUnsafeBufferPointer { b in
+                let conv = DepthwiseConv(job: ConvJob(x: x, w: w.baseAddress!, bias: b.baseAddress!, g: g, channels: groups,
+                                                      outChannels: outChannels, y: y, activation: act, residual: residual))
+                Parallel.forEach(n * outChannels, workers: workers) { planes, worker in
+                    conv.run(planes: planes, workspace: workspaces[worker])
                 }
             }
         }

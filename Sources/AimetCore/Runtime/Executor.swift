@@ -26,7 +26,11 @@ import Synchronization
 /// Kernels: convolutions as im2col + OpenBLAS `sgemm` (column tiles sized to
 /// the L2 cache, several images per GEMM on small planes), 3×3 stride-1 convs
 /// by Winograd F(4×4, 3×3), depthwise convs by a direct vectorized kernel,
-/// transposed convs as GEMM + col2im; see each kernel type for the math.
+/// transposed convs as GEMM + col2im; see each kernel type for the math. The
+/// depthwise 3×3 kernel, the direct first-conv kernel (3×3 stride 2 over a
+/// few input channels) and the conv epilogue (bias, residual, clamp) are C
+/// (Sources/CKernels) built for AVX-512, AVX2 and baseline x86-64, the best
+/// the processor has chosen at run time.
 ///
 /// Threads: `threads` workers (default one per processor) share out each
 /// kernel's work (chunks of the batch, images, column tiles, output channels,

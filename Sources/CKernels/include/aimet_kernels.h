@@ -1,8 +1,12 @@
-// Element-wise kernels of the Swift core written in C, so that each is built
-// for several instruction sets (baseline x86-64, AVX2, AVX-512) and the best
-// one the processor has is chosen at run time. Every version does the same
-// IEEE operations in the same order (no fused multiply-adds), so the results
-// are the same bit for bit whichever runs. Internal to libaimetcle (hidden).
+// Kernels of the Swift core written in C, so that each is built for several
+// instruction sets (baseline x86-64, AVX2, AVX-512) and the best one the
+// processor has is chosen at run time. Internal to libaimetcle (hidden).
+//
+// The AdaRound sweep does the same IEEE operations in the same order on
+// every instruction set (no fused multiply-adds), so its results are the
+// same bit for bit whichever runs. The runtime's kernels (depthwise conv,
+// epilogue) use fused multiply-adds where the instruction set has them:
+// their results agree to float32 rounding, not bit for bit.
 #ifndef AIMET_KERNELS_H
 #define AIMET_KERNELS_H
 
@@ -58,6 +62,45 @@ enum {
 /// One sweep over elements [begin, end) of a run (16-lane groups, four at a time).
 AIMETK_HIDDEN void aimetk_adaround_sweep(const aimetk_adaround_kernel *k, long begin, long end, unsigned flags,
                                          aimetk_isa isa);
+
+/// A 3×3 convolution with dilation 1 over planes of NCHW tensors, with the
+/// fused epilogue of the executor's convs (`lo = −∞, hi = +∞`: no activation;
+/// `lo = 0, hi = +∞`: Relu; a NaN stays NaN). Two kernels take it:
+///
+/// - depthwise, horizontal stride 1 or 2 (any vertical stride and padding), weights [M, 1, 3, 3]:
+///   `y[n, o] = min(max(conv(x[n, o / (M/C)], w[o]) + bias[o] + residual[n, o], lo), hi)`;
+/// - dense, stride 2, few input channels (a network's first conv), weights [M, C, 3, 3]:
+///   `y[n, o] = min(max(Σ_c conv(x[n, c], w[o, c]) + bias[o] + residual[n, o], lo), hi)`.
+typedef struct {
+    const float *x;           // input [N, C, in_h, in_w]
+    const float *w;           // weights, as above
+    const float *bias;        // [M]
+    const float *residual;    // [N, M, out_h, out_w], or NULL
+    float *y;                 // output [N, M, out_h, out_w]
+    float *scratch;           // the kernel's `_scratch(·)` floats, any contents
+    long channels, out_channels;  // C and M (depthwise: a multiple of C)
+    long in_h, in_w, out_h, out_w;
+    long stride_h, stride_w;  // depthwise: stride_w 1 or 2; dense: both 2
+    long pad_top, pad_left;   // >= 0 (bottom and right padding follow from the sizes)
+    float lo, hi;
+} aimetk_conv3x3;
+
+/// Floats of scratch `aimetk_depthwise3x3_planes` needs for this geometry (two padded planes).
+AIMETK_HIDDEN long aimetk_depthwise3x3_scratch(const aimetk_conv3x3 *k);
+
+/// Depthwise: output planes [begin, end) of the N·M planes (plane p: image p / M, output channel p % M).
+AIMETK_HIDDEN void aimetk_depthwise3x3_planes(const aimetk_conv3x3 *k, long begin, long end, aimetk_isa isa);
+
+/// Floats of scratch `aimetk_dense3x3s2` needs (a padded plane per input channel).
+AIMETK_HIDDEN long aimetk_dense3x3s2_scratch(const aimetk_conv3x3 *k);
+
+/// Dense, stride 2: output channels [o_begin, o_end) of image `image`.
+AIMETK_HIDDEN void aimetk_dense3x3s2(const aimetk_conv3x3 *k, long image, long o_begin, long o_end, aimetk_isa isa);
+
+/// The epilogue of a conv on one run of outputs: `y[i] = min(max(x[i] + bias + residual[i], lo), hi)`
+/// for `i < n` (`residual` may be NULL; `x` may be `y`), the sum in that order.
+AIMETK_HIDDEN void aimetk_bias_clamp(const float *x, float *y, long n, float bias, const float *residual, float lo,
+                                     float hi, aimetk_isa isa);
 
 #ifdef __cplusplus
 }
