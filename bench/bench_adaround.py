@@ -144,7 +144,7 @@ def bench_digits(args):
                                 tmp, "digits", default_param_bw=4, progress=False)
         seconds = time.perf_counter() - start
     print(f"\ndigits model, 15 layers x 10000 iterations, 10 batches of 32, W4 per-tensor: {seconds:.1f} s "
-          f"(target < 60 s; AIMET ~125 s for 2000 iterations, ~10 min for 10000)", flush=True)
+          f"(target < 60 s; AIMET 2.42 here: 58-75 s for 2000 iterations, ~5-6 min for 10000)", flush=True)
     return seconds
 
 
