@@ -29,7 +29,7 @@ cli:
 	cp $(LIBDIR)/aimetcle-cli $(BUILD)/aimetcle
 
 demo: lib
-	$(PYTHON) python/examples/demo.py $(DEMO_ARGS)
+	AIMETCLE_LIB=$(LIBDIR)/libaimetcle.so $(PYTHON) python/examples/demo.py $(DEMO_ARGS)
 
 test: test-swift test-c test-cli test-python test-install
 
