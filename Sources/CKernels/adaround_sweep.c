@@ -9,7 +9,7 @@
 // reference. The operations and their order are those of the scalar reference
 // in AdaRoundMath.swift (fastExp, fastPow, AdamSchedule.step).
 #include <string.h>
-#include "aimet_kernels.h"
+#include "builds.h"
 
 // a·b + c stays a rounded product then a rounded sum on every target.
 #pragma clang fp contract(off)
@@ -171,27 +171,9 @@ INLINE void sweep(const aimetk_adaround_kernel *kernel, long begin, long end, un
             sweep(k, begin, end, flags);                                                               \
     } while (0)
 
-#if defined(__x86_64__)
-__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl")))
-static void sweep_avx512(const aimetk_adaround_kernel *k, long begin, long end, unsigned flags) {
-    DISPATCH(k, begin, end, flags);
-}
-
-__attribute__((target("avx2")))
-static void sweep_avx2(const aimetk_adaround_kernel *k, long begin, long end, unsigned flags) {
-    DISPATCH(k, begin, end, flags);
-}
-#endif
-
-static void sweep_baseline(const aimetk_adaround_kernel *k, long begin, long end, unsigned flags) {
-    DISPATCH(k, begin, end, flags);
-}
+AIMETK_BUILDS(sweep_isa, (const aimetk_adaround_kernel *k, long begin, long end, unsigned flags),
+              DISPATCH(k, begin, end, flags))
 
 void aimetk_adaround_sweep(const aimetk_adaround_kernel *k, long begin, long end, unsigned flags, aimetk_isa isa) {
-    if (isa > aimetk_best_isa()) isa = aimetk_best_isa();
-#if defined(__x86_64__)
-    if (isa == AIMETK_ISA_AVX512) { sweep_avx512(k, begin, end, flags); return; }
-    if (isa == AIMETK_ISA_AVX2) { sweep_avx2(k, begin, end, flags); return; }
-#endif
-    sweep_baseline(k, begin, end, flags);
+    AIMETK_CALL(sweep_isa, isa, (k, begin, end, flags));
 }

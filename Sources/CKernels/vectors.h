@@ -1,12 +1,12 @@
 // Private helpers of the runtime's C kernels (depthwise.c, epilogue.c): a
 // 16-float vector type of the compiler's vector extensions (one AVX-512
 // register, two AVX2 or four SSE registers), its loads, stores and the
-// clamp of the fused epilogues, and the three builds of a kernel.
+// clamp of the fused epilogues (the three builds of a kernel: builds.h).
 #ifndef AIMET_KERNELS_VECTORS_H
 #define AIMET_KERNELS_VECTORS_H
 
 #include <string.h>
-#include "aimet_kernels.h"
+#include "builds.h"
 
 // The vector helpers are always inlined: no vector crosses a call, whatever the target.
 #pragma clang diagnostic ignored "-Wpsabi"
@@ -75,27 +75,5 @@ INLINE void copy_floats(float *dst, const float *src, long n) {
         for (long j = 0; j < n; j++) dst[j] = src[j];
     }
 }
-
-/// Defines `static void name_avx512(params)`, `name_avx2` and `name_baseline`,
-/// each running `body` (a statement using the parameters) built for its
-/// instruction set; AVX2 comes with FMA (every AVX2 processor has it).
-#if defined(__x86_64__)
-#define AIMETK_BUILDS(name, params, body)                                                  \
-    __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static void name##_avx512 params { body; } \
-    __attribute__((target("avx2,fma"))) static void name##_avx2 params { body; }           \
-    static void name##_baseline params { body; }
-/// Calls the build of `name` for `isa` (at most the processor's best).
-#define AIMETK_CALL(name, isa, args)                                                       \
-    do {                                                                                   \
-        const aimetk_isa best_ = aimetk_best_isa();                                        \
-        const aimetk_isa chosen_ = (isa) > best_ ? best_ : (isa);                          \
-        if (chosen_ == AIMETK_ISA_AVX512) name##_avx512 args;                              \
-        else if (chosen_ == AIMETK_ISA_AVX2) name##_avx2 args;                             \
-        else name##_baseline args;                                                         \
-    } while (0)
-#else
-#define AIMETK_BUILDS(name, params, body) static void name##_baseline params { body; }
-#define AIMETK_CALL(name, isa, args) name##_baseline args
-#endif
 
 #endif
