@@ -163,7 +163,6 @@ final class AdaRoundBenchTests: XCTestCase {
         }
         let graph = model.graph
         let executor = try Executor(graph: graph)
-        let compiler = try NodeCompiler(graph: graph, opset: 17)
         let iterations = Int(env("AIMETCLE_ADAROUND_ITERATIONS") ?? "2000") ?? 2000
         let seeds = (env("AIMETCLE_ADAROUND_SEEDS") ?? "0,1,2,3,4").split(separator: ",").compactMap { UInt64($0) }
         func write(_ data: [Float], _ path: String) throws {
@@ -176,7 +175,7 @@ final class AdaRoundBenchTests: XCTestCase {
             let (input, target) = try AdaRound.capture(layer: node, batches: batches, quantized: executor, float: executor, shared: true)
             let encodings = try AdaRoundLayer.weightEncodings(node: node, weight: weight, scheme: .postTrainingTFEnhanced,
                                                               settings: EncodingSettings(bitwidth: 4, symmetric: true), perChannel: false)
-            let activation = graph.adaRoundActivation(after: layer.node, compiler: compiler)
+            let activation = graph.adaRoundActivation(after: layer.node, opset: 17)
             let bias = layer.biasName.flatMap { graph.params[$0] }
             let base = "\(out)/layer\(k)"
             try write(input.data, "\(base).input.bin")

@@ -338,14 +338,13 @@ final class AdaRoundTests: XCTestCase {
     func testActivationDetection() throws {
         let (model, _) = Self.tinyModel()
         let g = model.graph
-        let compiler = try NodeCompiler(graph: g, opset: 17)
-        XCTAssertEqual(g.adaRoundActivation(after: g.nodeIndex(named: "c1")!, compiler: compiler), .relu)
-        XCTAssertEqual(g.adaRoundActivation(after: g.nodeIndex(named: "dw")!, compiler: compiler), .clip(0, 6))
-        XCTAssertEqual(g.adaRoundActivation(after: g.nodeIndex(named: "pw")!, compiler: compiler), .none)
+        XCTAssertEqual(g.adaRoundActivation(after: g.nodeIndex(named: "c1")!, opset: 17), .relu)
+        XCTAssertEqual(g.adaRoundActivation(after: g.nodeIndex(named: "dw")!, opset: 17), .clip(0, 6))
+        XCTAssertEqual(g.adaRoundActivation(after: g.nodeIndex(named: "pw")!, opset: 17), .none)
         // A second reader of the conv's output: no activation in the loss.
         var shared = g
         shared.nodes.append(Node(name: "extra", op: .relu, inputs: ["c1"], outputs: ["extra"]))
-        XCTAssertEqual(shared.adaRoundActivation(after: g.nodeIndex(named: "c1")!, compiler: try NodeCompiler(graph: shared, opset: 17)), .none)
+        XCTAssertEqual(shared.adaRoundActivation(after: g.nodeIndex(named: "c1")!, opset: 17), .none)
     }
 
     /// AIMET applies any activation module that follows the layer (Sigmoid,
@@ -355,18 +354,18 @@ final class AdaRoundTests: XCTestCase {
             var g = Self.tinyModel().0.graph
             let i = g.nodeIndex(named: "r1")!
             g.nodes[i] = Node(name: "r1", op: op, inputs: ["c1"], outputs: g.nodes[i].outputs, attributes: attributes)
-            return g.adaRoundActivation(after: g.nodeIndex(named: "c1")!, compiler: try NodeCompiler(graph: g, opset: 17))
+            return g.adaRoundActivation(after: g.nodeIndex(named: "c1")!, opset: 17)
         }
         XCTAssertEqual(try detected(.sigmoid), .pointwise(.sigmoid))
-        XCTAssertEqual(try detected(.other("Tanh")), .pointwise(.tanh))
-        XCTAssertEqual(try detected(.other("HardSigmoid")), .pointwise(.hardSigmoid(alpha: 0.2, beta: 0.5)))
-        XCTAssertEqual(try detected(.other("HardSigmoid"), ["alpha": .float(1.0 / 6)]), .pointwise(.hardSigmoid(alpha: 1.0 / 6, beta: 0.5)))
-        XCTAssertEqual(try detected(.other("HardSwish")), .pointwise(.hardSwish))
-        XCTAssertEqual(try detected(.other("Elu"), ["alpha": .float(0.5)]), .pointwise(.elu(alpha: 0.5, gamma: 1)))
-        XCTAssertEqual(try detected(.other("Gelu"), ["approximate": .string("tanh")]), .pointwise(.gelu(tanhApproximation: true)))
-        XCTAssertEqual(try detected(.other("Gelu")), .pointwise(.gelu(tanhApproximation: false)))
-        XCTAssertEqual(try detected(.other("Softmax")), .none)
-        XCTAssertEqual(try detected(.other("Exp")), .none)
+        XCTAssertEqual(try detected(Op(onnxType: "Tanh")), .pointwise(.tanh))
+        XCTAssertEqual(try detected(Op(onnxType: "HardSigmoid")), .pointwise(.hardSigmoid(alpha: 0.2, beta: 0.5)))
+        XCTAssertEqual(try detected(Op(onnxType: "HardSigmoid"), ["alpha": .float(1.0 / 6)]), .pointwise(.hardSigmoid(alpha: 1.0 / 6, beta: 0.5)))
+        XCTAssertEqual(try detected(Op(onnxType: "HardSwish")), .pointwise(.hardSwish))
+        XCTAssertEqual(try detected(Op(onnxType: "Elu"), ["alpha": .float(0.5)]), .pointwise(.elu(alpha: 0.5, gamma: 1)))
+        XCTAssertEqual(try detected(Op(onnxType: "Gelu"), ["approximate": .string("tanh")]), .pointwise(.gelu(tanhApproximation: true)))
+        XCTAssertEqual(try detected(Op(onnxType: "Gelu")), .pointwise(.gelu(tanhApproximation: false)))
+        XCTAssertEqual(try detected(Op(onnxType: "Softmax")), .none)
+        XCTAssertEqual(try detected(Op(onnxType: "Exp")), .none)
     }
 
     /// torch's SiLU exports as `Mul(x, Sigmoid(x))`; AIMET applies the SiLU module.
@@ -381,7 +380,7 @@ final class AdaRoundTests: XCTestCase {
             return g
         }
         func detected(_ g: Graph) throws -> AdaRoundActivation {
-            g.adaRoundActivation(after: g.nodeIndex(named: "c1")!, compiler: try NodeCompiler(graph: g, opset: 17))
+            g.adaRoundActivation(after: g.nodeIndex(named: "c1")!, opset: 17)
         }
         XCTAssertEqual(try detected(graph(mulInputs: ["c1", "sig"])), .pointwise(.silu))
         XCTAssertEqual(try detected(graph(mulInputs: ["sig", "c1"])), .pointwise(.silu))

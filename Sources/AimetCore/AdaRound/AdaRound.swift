@@ -56,7 +56,6 @@ public enum AdaRound {
         let iterations = parameters.resolvedIterations(bitwidths: bitwidths)
         let opset = model.onnxOpset ?? exportOpset
         let floatExecutor = try Executor(graph: graph, opset: opset, threads: parameters.threads)
-        let compiler = try NodeCompiler(graph: graph, opset: opset)
         let batches = Array(inputs.prefix(parameters.numBatches))
         var entries: [EncodingsFile.Entry] = []
         var reports: [AdaRoundLayerReport] = []
@@ -80,7 +79,7 @@ public enum AdaRound {
             } catch let error as AimetError {
                 throw AimetError(error.kind, "layer '\(node.name)', weight '\(layer.weightName)': \(error.message)")
             }
-            var activation = graph.adaRoundActivation(after: layer.node, compiler: compiler)
+            var activation = graph.adaRoundActivation(after: layer.node, opset: opset)
             if case .prelu(let slopes) = activation, slopes.count != 1, slopes.count != outputChannels(node, weight) {
                 activation = .none  // a PRelu broadcasting along another axis: not a per-channel activation
             }

@@ -200,40 +200,23 @@ extension Graph {
     /// consumer of its output (looking through Identity / inference Dropout),
     /// when that is Relu, Clip, LeakyRelu, PRelu with a constant slope or a
     /// `PointwiseActivation`; or SiLU as ONNX spells it, `x · Sigmoid(x)`.
-    func adaRoundActivation(after index: Int, compiler: NodeCompiler) -> AdaRoundActivation {
+    func adaRoundActivation(after index: Int, opset: Int) -> AdaRoundActivation {
         var value = nodes[index].output
         let consumers = self.consumers
+        let constants = knownValues()
         while true {
             if isSiLU(value, consumers) { return .pointwise(.silu) }
             guard let j = soleConsumer(of: value, consumers) else { return .none }
             let node = nodes[j]
             guard node.input == value, node.outputs.count == 1 else { return .none }
-            switch node.op {
-            case .identity:
+            guard let entry = OpCatalogue.entry(node.op) else { return PointwiseActivation(node: node).map { .pointwise($0) } ?? .none }
+            if entry.equalization == .passThrough && node.inputs.count == 1 {
                 value = node.output
                 continue
-            case .dropout where node.inputs.count == 1:
-                value = node.output
-                continue
-            case .relu:
-                return .relu
-            case .clip:
-                guard let act = try? compiler.clipActivation(node) else { return .none }
-                switch act {
-                case .relu: return .relu
-                case .clip(let lo, let hi): return .clip(lo, hi)
-                default: return .none
-                }
-            case .leakyRelu:
-                return .leakyRelu(node.float("alpha", default: 0.01))
-            case .prelu:
-                guard node.inputs.count == 2, let slope = try? compiler.constant(node, 1, "slope") else { return .none }
-                // Per-channel slopes broadcast as [C, 1, 1] / [C] (or one slope).
-                guard slope.count == 1 || slope.shape.filter({ $0 != 1 }).count == 1 else { return .none }
-                return .prelu(slope.data)
-            default:
-                return PointwiseActivation(node: node).map { .pointwise($0) } ?? .none
             }
+            let context = NodeContext(node: node, opset: opset, types: [:], constants: constants, used: [])
+            if let activation = entry.activation { return activation(context) ?? .none }
+            return PointwiseActivation(node: node).map { .pointwise($0) } ?? .none
         }
     }
 

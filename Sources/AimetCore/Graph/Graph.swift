@@ -46,13 +46,16 @@ public struct IntTensor: Equatable, Sendable {
     }
 }
 
-/// A graph input or output with its (possibly symbolic: -1) shape.
+/// A graph input or output with its (possibly symbolic: -1) shape and its
+/// ONNX element type code (1 = float32, the default; 7 = int64; 9 = bool).
 public struct ValueInfo: Equatable, Sendable {
     public var name: String
     public var shape: [Int]?
-    public init(name: String, shape: [Int]?) {
+    public var elementType: Int
+    public init(name: String, shape: [Int]?, elementType: Int = 1) {
         self.name = name
         self.shape = shape
+        self.elementType = elementType
     }
 }
 
@@ -106,6 +109,18 @@ public struct Graph: Equatable, Sendable {
         var counts: [String: Int] = [:]
         for node in nodes { for input in node.inputs where params[input] != nil { counts[input, default: 0] += 1 } }
         return counts
+    }
+
+    /// The values known without running anything: float parameters, integer
+    /// constants, and the float tensors of Constant nodes, by value name.
+    func knownValues() -> [String: Value] {
+        var known = params.mapValues { Value($0) }
+        for (name, ints) in intConstants { known[name] = Value(ints) }
+        for node in nodes where node.op == .constant && node.outputs.count == 1 {
+            if case .tensor(let t)? = node.attributes["value"] { known[node.output] = Value(t) }
+            if case .float(let v)? = node.attributes["value_float"] { known[node.output] = Value(type: .float32, shape: [], slots: [v]) }
+        }
+        return known
     }
 
     // MARK: - Checks

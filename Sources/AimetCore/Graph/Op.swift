@@ -1,38 +1,39 @@
-/// The operator kinds the library understands, by ONNX op type. Anything else
-/// is `.other` and passes through every transform untouched (it only ends a
-/// CLS group).
-public enum Op: Hashable, Sendable, CustomStringConvertible {
-    case conv, convTranspose, gemm, matMul
-    case add, sub, mul
-    case batchNormalization
-    case relu, clip, prelu, leakyRelu, sigmoid
-    case maxPool, averagePool, globalAveragePool
-    case flatten, reshape, concat, identity, dropout, softmax, constant
-    case other(String)
-
-    private static let byName: [String: Op] = [
-        "Conv": .conv, "ConvTranspose": .convTranspose, "Gemm": .gemm, "MatMul": .matMul,
-        "Add": .add, "Sub": .sub, "Mul": .mul, "BatchNormalization": .batchNormalization,
-        "Relu": .relu, "Clip": .clip, "PRelu": .prelu, "LeakyRelu": .leakyRelu, "Sigmoid": .sigmoid,
-        "MaxPool": .maxPool, "AveragePool": .averagePool, "GlobalAveragePool": .globalAveragePool,
-        "Flatten": .flatten, "Reshape": .reshape, "Concat": .concat, "Identity": .identity,
-        "Dropout": .dropout, "Softmax": .softmax, "Constant": .constant,
-    ]
+/// An ONNX operator type. What the library knows about each type lives in
+/// its `OpCatalogue` entry; the names below are the ones the transforms
+/// match on. An op of another domain (or an unknown type) passes through
+/// every transform untouched and only ends a CLS group.
+public struct Op: Hashable, Sendable, CustomStringConvertible {
+    /// The ONNX op type.
+    public let onnxType: String
+    /// Whether the op belongs to ONNX's default domain.
+    public let isDefaultDomain: Bool
 
     /// The op for an ONNX op type of the default domain.
     public init(onnxType: String) {
-        self = Op.byName[onnxType] ?? .other(onnxType)
+        self.onnxType = onnxType
+        isDefaultDomain = true
     }
 
-    /// The ONNX op type.
-    public var onnxType: String {
-        if case .other(let name) = self { return name }
-        return Op.byName.first { $0.value == self }!.key
+    /// An op of a custom domain (never matched by the catalogue).
+    public init(customType: String) {
+        onnxType = customType
+        isDefaultDomain = false
     }
 
     public var description: String { onnxType }
-}
 
+    public static let conv = Op(onnxType: "Conv"), convTranspose = Op(onnxType: "ConvTranspose")
+    public static let gemm = Op(onnxType: "Gemm"), matMul = Op(onnxType: "MatMul")
+    public static let add = Op(onnxType: "Add"), sub = Op(onnxType: "Sub"), mul = Op(onnxType: "Mul")
+    public static let batchNormalization = Op(onnxType: "BatchNormalization")
+    public static let relu = Op(onnxType: "Relu"), clip = Op(onnxType: "Clip"), prelu = Op(onnxType: "PRelu")
+    public static let sigmoid = Op(onnxType: "Sigmoid"), leakyRelu = Op(onnxType: "LeakyRelu")
+    public static let maxPool = Op(onnxType: "MaxPool"), averagePool = Op(onnxType: "AveragePool")
+    public static let globalAveragePool = Op(onnxType: "GlobalAveragePool"), softmax = Op(onnxType: "Softmax")
+    public static let flatten = Op(onnxType: "Flatten"), concat = Op(onnxType: "Concat")
+    public static let identity = Op(onnxType: "Identity"), dropout = Op(onnxType: "Dropout")
+    public static let reshape = Op(onnxType: "Reshape"), constant = Op(onnxType: "Constant")
+}
 /// An attribute value (ONNX's attribute kinds that the library reads or writes).
 public enum Attribute: Equatable, Sendable {
     case int(Int)

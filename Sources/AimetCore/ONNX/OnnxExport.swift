@@ -185,7 +185,7 @@ extension Model {
         var proto = Onnx_ValueInfoProto()
         proto.name = info.name
         var tensorType = Onnx_TypeProto.Tensor()
-        tensorType.elemType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+        tensorType.elemType = Int32(info.elementType)
         if let shape = info.shape {
             tensorType.shape.dim = shape.enumerated().map { axis, d in
                 var dim = Onnx_TensorShapeProto.Dimension()

@@ -92,7 +92,7 @@ extension Graph {
                let values = try attribute.t.intTensor() {
                 intConstants[proto.output[0]] = values
             }
-            nodes.append(Node(name: name, op: defaultDomain ? Op(onnxType: proto.opType) : .other(proto.opType),
+            nodes.append(Node(name: name, op: defaultDomain ? Op(onnxType: proto.opType) : Op(customType: proto.opType),
                               inputs: proto.input, outputs: proto.output, attributes: attributes, source: index))
         }
         try validate()
@@ -101,11 +101,13 @@ extension Graph {
 
 extension Onnx_ValueInfoProto {
     var valueInfo: ValueInfo {
-        guard hasType, case .tensorType(let t)? = type.value, t.hasShape else { return ValueInfo(name: name, shape: nil) }
+        guard hasType, case .tensorType(let t)? = type.value else { return ValueInfo(name: name, shape: nil) }
+        let elementType = t.hasElemType && t.elemType != 0 ? Int(t.elemType) : 1
+        guard t.hasShape else { return ValueInfo(name: name, shape: nil, elementType: elementType) }
         return ValueInfo(name: name, shape: t.shape.dim.map { dim in
             if case .dimValue(let v)? = dim.value { return Int(v) }
             return -1
-        })
+        }, elementType: elementType)
     }
 }
 

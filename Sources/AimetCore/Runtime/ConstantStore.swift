@@ -5,10 +5,11 @@ final class ConstantStore: @unchecked Sendable {
     private(set) var pointers: [Int: UnsafePointer<Float>] = [:]
     private var owned: [UnsafeMutablePointer<Float>] = []
 
-    init(_ constants: [(id: Int, tensor: Tensor)], used: Set<Int>) {
-        for (id, tensor) in constants where used.contains(id) {
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(tensor.count, 1))
-            tensor.data.withUnsafeBufferPointer { if let base = $0.baseAddress { buffer.update(from: base, count: tensor.count) } }
+    init(_ constants: [(id: Int, value: Value)], used: Set<Int>) {
+        for (id, value) in constants where used.contains(id) {
+            let count = value.slots.count
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            value.slots.withUnsafeBufferPointer { if let base = $0.baseAddress { buffer.update(from: base, count: count) } }
             owned.append(buffer)
             pointers[id] = UnsafePointer(buffer)
         }

@@ -14,9 +14,21 @@ extension Executor {
         /// Runs the steps of `stage` on items `items` with `workers` kernel threads.
         func runChunk(_ stage: Schedule.Stage, _ items: Range<Int>, _ workers: Int, _ spaces: [Workspace]) throws {
             let arena = spaces[0].floats(stage.arenaSize, slot: Workspace.arenaSlot)
-            guard let shapes = stage.shapes[items.count] else {
+            guard let chunkTable = stage.tables[items.count] else {
                 throw AimetError(.internalError, "no shapes for a chunk of \(items.count)")
             }
+            let shapes = chunkTable.shapes
+            // Values known before the run, for this chunk size (a few small integer tensors).
+            let known = chunkTable.known.mapValues { $0.slots }
+            return try Executor.withPointers(Array(known.values)) { pointers in
+                let knownPointers = Dictionary(uniqueKeysWithValues: zip(known.keys, pointers))
+                try runSteps(stage, items, workers, spaces, arena, chunkTable, shapes, knownPointers)
+            }
+        }
+
+        func runSteps(_ stage: Schedule.Stage, _ items: Range<Int>, _ workers: Int, _ spaces: [Workspace],
+                      _ arena: UnsafeMutablePointer<Float>, _ chunkTable: ShapeTable, _ shapes: [[Int]],
+                      _ knownPointers: [Int: UnsafePointer<Float>]) throws {
             func pointer(_ v: Int) throws -> UnsafeMutablePointer<Float> {
                 switch schedule.homes[v] {
                 case .input(let k): return UnsafeMutablePointer(mutating: inputs[k]) + items.lowerBound * schedule.perItem[v]
@@ -26,13 +38,17 @@ extension Executor {
                 case .constant:
                     guard let p = constants[v] else { throw AimetError(.internalError, "constant '\(program.names[v])' has no buffer") }
                     return UnsafeMutablePointer(mutating: p)
+                case .known:
+                    guard let p = knownPointers[v] else { throw AimetError(.internalError, "value '\(program.names[v])' is not known") }
+                    return UnsafeMutablePointer(mutating: p)
                 case .unused: throw AimetError(.internalError, "value '\(program.names[v])' has no memory")
                 }
             }
-            for s in stage.steps {
+            // Steps known before the run are skipped as the run's own table says (a smaller chunk may know more).
+            for s in stage.steps where !table.isKnown(plan.steps[s]) {
                 let step = plan.steps[s]
                 let outShape = shapes[step.output]
-                let count = outShape.reduce(1, *)
+                let count = chunkTable.slots(step.output, program)
                 if step.kernel.isView {
                     if case .alias = schedule.homes[step.output] { continue }
                     try pointer(step.output).update(from: pointer(step.operands[0]), count: count)
@@ -63,17 +79,14 @@ extension Executor {
 
         var result: [Int: [Float]] = [:]
         for output in program.outputs where result[output.id] == nil {
-            let count = table.shapes[output.id].reduce(1, *)
+            let count = table.slots(output.id, program)
             switch schedule.homes[output.id] {
             case .boundary(let offset):
                 result[output.id] = Array(UnsafeBufferPointer(start: boundary + offset, count: count))
             case .input(let k):
                 result[output.id] = inputArrays[k]
             default:
-                guard let c = program.constants.first(where: { $0.id == output.id }) else {
-                    throw AimetError(.internalError, "graph output '\(output.name)' has no value")
-                }
-                result[output.id] = c.tensor.data
+                break  // constants and known values: the caller takes them from the program and the table
             }
         }
         return result

@@ -54,6 +54,8 @@ public final class Executor: Sendable {
     private struct ShapeKey: Hashable {
         var exact: Bool
         var shapes: [[Int]]
+        /// The integer and bool inputs' values (shape arithmetic may read them).
+        var values: [Value?]
     }
 
     /// Shapes (and, for the fused plan, the schedule) for one set of input shapes.
@@ -94,38 +96,62 @@ public final class Executor: Sendable {
     public var inputNames: [String] { program.inputs.map(\.name) }
     /// The names of the graph outputs `run` returns.
     public var outputNames: [String] { program.outputs.map(\.name) }
+    /// The element type of each graph input, by name.
+    public var inputTypes: [String: ElementType] { Dictionary(uniqueKeysWithValues: program.inputs.map { ($0.name, $0.type) }) }
 
-    /// Runs the graph on named inputs (NCHW float32, any batch size), returning every graph output by name.
+    /// The float32 values a run computes from its inputs (node outputs not
+    /// folded at compile time): the values a hook may see, if the shapes let
+    /// nothing else be computed before the run.
+    public var computedFloatValues: Set<String> {
+        Set(program.exact.steps.map(\.output).filter { program.types[$0] == .float32 }.map { program.names[$0] })
+    }
+
+    /// Runs the graph on float32 inputs and returns the outputs as float32
+    /// tensors (integer and bool outputs converted); see `run(values:hook:)`.
+    public func run(_ inputs: [String: Tensor], hook: ((String, inout Tensor) throws -> Void)? = nil) throws -> [String: Tensor] {
+        try run(values: inputs.mapValues { Value($0) }, hook: hook).mapValues { value in
+            value.tensor ?? Tensor(validShape: value.shape, data: value.floats)
+        }
+    }
+
+    /// Runs the graph on named inputs (float32 NCHW with any batch size;
+    /// integer and bool inputs where the graph declares them), returning every
+    /// graph output by name.
     ///
-    /// `hook`, when given, is called for each graph input as it enters and for
-    /// each node output right after it is computed (value name, tensor); it may
-    /// modify the tensor's values in place (fake quantization of activations,
-    /// capturing layer inputs and outputs) but not its shape. `Constant` node
-    /// outputs are constants, not computed: the hook does not see them.
+    /// `hook`, when given, is called for each float32 graph input as it enters
+    /// and for each float32 value right after it is computed (value name,
+    /// tensor); it may modify the tensor's values in place (fake quantization
+    /// of activations, capturing layer inputs and outputs) but not its shape.
+    /// Constants, values folded at compile time and values computed from
+    /// shapes before the run are not computed by it: the hook does not see them.
     ///
     /// Throws `AimetError` for unknown (`.unknownName`) or missing
-    /// (`.invalidArgument`) inputs, inputs whose rank or non-batch dimensions
+    /// (`.invalidArgument`) inputs, inputs of the wrong element type
+    /// (`.invalidArgument`), inputs whose rank or non-batch dimensions
     /// differ from the graph's declaration or do not fit a node
     /// (`.shapeMismatch`, naming the input or node, expected vs got), and NaN
-    /// or infinity in an input (`.numeric`).
-    public func run(_ inputs: [String: Tensor], hook: ((String, inout Tensor) throws -> Void)? = nil) throws -> [String: Tensor] {
+    /// or infinity in a float input (`.numeric`).
+    public func run(values inputs: [String: Value], hook: ((String, inout Tensor) throws -> Void)? = nil) throws -> [String: Value] {
         let declared = program.inputs
         for name in inputs.keys.sorted() where !declared.contains(where: { $0.name == name }) {
             throw AimetError.unknownName("the graph has no input named '\(name)' (its inputs: \(declared.map { "'\($0.name)'" }.joined(separator: ", ")))")
         }
-        var shapes: [[Int]] = []
+        var given: [(shape: [Int], value: Value?)] = []
         var arrays: [[Float]] = []
         for input in declared {
-            guard let tensor = inputs[input.name] else {
+            guard let value = inputs[input.name] else {
                 throw AimetError.invalid("missing input '\(input.name)' (the graph's inputs: \(declared.map { "'\($0.name)'" }.joined(separator: ", ")))")
             }
-            try Executor.check(tensor, against: input.shape, name: input.name)
-            shapes.append(tensor.shape)
-            arrays.append(tensor.data)
+            guard value.type == input.type else {
+                throw AimetError.invalid("input '\(input.name)' is \(value.type); the graph declares it \(input.type)")
+            }
+            try Executor.check(value, against: input.shape, name: input.name)
+            given.append((value.shape, value.type == .float32 ? nil : value))
+            arrays.append(value.slots)
         }
         let exact = hook != nil
         let plan = exact ? program.exact : program.fused
-        let prepared = try prepare(exact: exact, plan: plan, inputShapes: shapes)
+        let prepared = try prepare(exact: exact, plan: plan, inputs: given)
         let table = prepared.table
         let workspaces = acquireWorkspaces(threads)
         defer { releaseWorkspaces(workspaces) }
@@ -137,14 +163,19 @@ public final class Executor: Sendable {
                     try self.runStaged(schedule, table, inputs: pointers, inputArrays: arrays, workspaces: workspaces)
                 }
             }
-            return try execute(plan, table.shapes, arrays, workers: threads, workspaces: workspaces, hook: hook)
+            return try execute(plan, table, arrays, workers: threads, workspaces: workspaces, hook: hook)
         }
-        var result: [String: Tensor] = [:]
+        var result: [String: Value] = [:]
         for output in program.outputs {
-            guard let data = values[output.id] else {
+            let slots: [Float]
+            if let data = values[output.id] {
+                slots = data
+            } else if let value = table.known[output.id] ?? program.constants.first(where: { $0.id == output.id })?.value {
+                slots = value.slots
+            } else {
                 throw AimetError(.internalError, "graph output '\(output.name)' was not computed")
             }
-            result[output.name] = Tensor(validShape: table.shapes[output.id], data: data)
+            result[output.name] = Value(type: program.types[output.id], shape: table.shapes[output.id], slots: slots)
         }
         return result
     }
@@ -152,29 +183,31 @@ public final class Executor: Sendable {
     // MARK: - Inputs
 
     /// Rank, non-batch dimensions (where declared), non-empty, finite.
-    private static func check(_ tensor: Tensor, against declared: [Int]?, name: String) throws {
+    private static func check(_ value: Value, against declared: [Int]?, name: String) throws {
         if let declared {
             let expected = declared.enumerated().map { $0.offset == 0 || $0.element < 0 ? "N" : "\($0.element)" }
-            let matches = tensor.rank == declared.count
-                && zip(tensor.shape, declared).enumerated().allSatisfy { $0.offset == 0 || $0.element.1 < 0 || $0.element.0 == $0.element.1 }
+            let matches = value.shape.count == declared.count
+                && zip(value.shape, declared).enumerated().allSatisfy { $0.offset == 0 || $0.element.1 < 0 || $0.element.0 == $0.element.1 }
             guard matches else {
-                throw AimetError.shape("input '\(name)': expected shape [\(expected.joined(separator: ", "))] (N: any batch size), got \(tensor.shape)")
+                throw AimetError.shape("input '\(name)': expected shape [\(expected.joined(separator: ", "))] (N: any batch size), got \(value.shape)")
             }
         }
-        guard tensor.count > 0 else { throw AimetError.shape("input '\(name)' is empty (shape \(tensor.shape))") }
-        if let i = tensor.firstNonFinite {
-            throw AimetError.numeric("input '\(name)' holds \(tensor.data[i]) at index \(i); inputs must be finite")
+        guard value.type != .float32 || value.count > 0 else { throw AimetError.shape("input '\(name)' is empty (shape \(value.shape))") }
+        if value.type == .float32, let i = value.slots.firstNonFinite {
+            throw AimetError.numeric("input '\(name)' holds \(value.slots[i]) at index \(i); inputs must be finite")
         }
     }
 
     // MARK: - Plans and shapes
 
-    private func prepare(exact: Bool, plan: Plan, inputShapes: [[Int]]) throws -> Prepared {
-        let key = ShapeKey(exact: exact, shapes: inputShapes)
+    private func prepare(exact: Bool, plan: Plan, inputs: [(shape: [Int], value: Value?)]) throws -> Prepared {
+        let key = ShapeKey(exact: exact, shapes: inputs.map(\.shape), values: inputs.map(\.value))
         if let prepared = shapeCache.withLock({ $0[key] }) { return prepared }
-        let table = try ShapeTable(program: program, plan: plan, inputShapes: inputShapes)
-        let schedule = exact ? nil : Schedule(program: program, plan: plan, table: table, threads: threads,
-                                              budget: chunkBudget)
+        let table = try ShapeTable(program: program, plan: plan, inputs: inputs)
+        let schedule = exact ? nil : try Schedule(program: program, plan: plan, table: table, threads: threads, budget: chunkBudget) { b in
+            try ShapeTable(program: program, plan: plan,
+                           inputs: inputs.map { $0.value == nil ? (shape: [b] + $0.shape.dropFirst(), value: nil) : $0 })
+        }
         let prepared = Prepared(table: table, schedule: schedule)
         shapeCache.withLock { cache in
             if cache.count >= 32 { cache.removeAll() }
@@ -183,9 +216,9 @@ public final class Executor: Sendable {
         return prepared
     }
 
-    /// The schedule of the fused plan for these input shapes, once a run has made it (tests).
+    /// The schedule of the fused plan for these float input shapes, once a run has made it (tests).
     func cachedSchedule(for inputShapes: [[Int]]) -> Schedule? {
-        shapeCache.withLock { $0[ShapeKey(exact: false, shapes: inputShapes)]?.schedule }
+        shapeCache.withLock { $0[ShapeKey(exact: false, shapes: inputShapes, values: inputShapes.map { _ in nil })]?.schedule }
     }
 
     private func acquireWorkspaces(_ count: Int) -> [Workspace] {
@@ -204,9 +237,10 @@ public final class Executor: Sendable {
 
     // MARK: - Execution
 
-    /// Runs `plan` over whole tensors of the given shapes; returns the graph outputs by id.
-    private func execute(_ plan: Plan, _ shapes: [[Int]], _ inputs: [[Float]], workers: Int, workspaces: [Workspace],
+    /// Runs `plan` over whole tensors of the table's shapes; returns the graph outputs by id.
+    private func execute(_ plan: Plan, _ table: ShapeTable, _ inputs: [[Float]], workers: Int, workspaces: [Workspace],
                          hook: ((String, inout Tensor) throws -> Void)?) throws -> [Int: [Float]] {
+        let shapes = table.shapes
         var values = [[Float]?](repeating: nil, count: program.names.count)
         // Arrays of values that died in the previous run, reused by size: big
         // fresh arrays would be new memory, faulted in page by page on every run.
@@ -216,12 +250,13 @@ public final class Executor: Sendable {
         }
         var owned = [Bool](repeating: false, count: program.names.count)
         let outputs = Set(program.outputs.map(\.id))
-        for c in program.constants { values[c.id] = c.tensor.data }
+        for c in program.constants { values[c.id] = c.value.slots }
+        for (id, value) in table.known { values[id] = value.slots }
         for (k, input) in program.inputs.enumerated() {
             values[input.id] = inputs[k]
-            if let hook { try watch(input.id, &values, shapes, hook) }
+            if let hook, input.type == .float32 { try watch(input.id, &values, shapes, hook) }
         }
-        for (i, step) in plan.steps.enumerated() {
+        for (i, step) in plan.steps.enumerated() where !table.isKnown(step) {
             var operands: [[Float]] = []
             operands.reserveCapacity(step.operands.count)
             for v in step.operands {
@@ -234,7 +269,7 @@ public final class Executor: Sendable {
                 values[step.output] = operands[0]
             } else {
                 let outShape = shapes[step.output]
-                let count = outShape.reduce(1, *)
+                let count = table.slots(step.output, program)
                 let operandShapes = step.operands.map { shapes[$0] }
                 // (A pooled array still shared with a view or a value the hook kept is
                 // copied on write, so nobody else sees the new contents.)
@@ -256,7 +291,7 @@ public final class Executor: Sendable {
                 values[step.output] = output
                 owned[step.output] = true
             }
-            if let hook { try watch(step.output, &values, shapes, hook) }
+            if let hook, program.types[step.output] == .float32 { try watch(step.output, &values, shapes, hook) }
             for v in plan.releases[i] {
                 if owned[v] && !outputs.contains(v), let array = values[v] { pool[array.count, default: []].append(array) }
                 values[v] = nil
@@ -268,8 +303,8 @@ public final class Executor: Sendable {
         return result
     }
 
-    /// Hands a value to the hook (moved out of the table, so an in-place change
-    /// does not copy) and takes it back.
+    /// Hands a float value to the hook (moved out of the table, so an in-place
+    /// change does not copy) and takes it back.
     private func watch(_ id: Int, _ values: inout [[Float]?], _ shapes: [[Int]],
                        _ hook: (String, inout Tensor) throws -> Void) throws {
         guard let data = values[id] else { return }

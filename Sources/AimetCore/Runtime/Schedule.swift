@@ -23,6 +23,8 @@ struct Schedule: Sendable {
     enum Home: Sendable, Equatable {
         case input(Int)
         case constant
+        /// Known before the run (the chunk's `ShapeTable.known`).
+        case known
         /// Offset in the boundary arena (full batch).
         case boundary(Int)
         /// Offset in the stage's per-worker arena (one chunk).
@@ -39,25 +41,28 @@ struct Schedule: Sendable {
         /// Threads inside each kernel call (1 when the chunks run in parallel).
         var kernelWorkers: Int
         var arenaSize: Int
-        /// Value shapes by chunk size.
-        var shapes: [Int: [[Int]]]
+        /// Shapes and known values by chunk size.
+        var tables: [Int: ShapeTable]
     }
 
     var stages: [Stage]
     var homes: [Home]
     var boundarySize: Int
-    /// Floats per batch item of batched values (so chunk `lo..<hi` starts at `lo · perItem`); 0 otherwise.
+    /// Slots (floats) per batch item of batched values (so chunk `lo..<hi` starts at `lo · perItem`); 0 otherwise.
     var perItem: [Int]
 
-    init(program: Program, plan: Plan, table: ShapeTable, threads: Int, budget: Int) {
+    /// `tableFor(b)`: the shape table for a batch of `b` items (the run's own for `b = n`).
+    init(program: Program, plan: Plan, table: ShapeTable, threads: Int, budget: Int,
+         tableFor: (Int) throws -> ShapeTable) throws {
         let steps = plan.steps
         let valueCount = program.names.count
-        let n = program.inputs.first.map { table.shapes[$0.id].first ?? 1 } ?? 1
+        let n = program.inputs.first(where: { table.known[$0.id] == nil }).map { table.shapes[$0.id].first ?? 1 } ?? 1
         let chunked = table.separable && n > 1
         var perItem = [Int](repeating: 0, count: valueCount)
         if chunked {
-            for id in table.batched where !table.shapes[id].isEmpty { perItem[id] = table.shapes[id].reduce(1, *) / n }
+            for id in table.batched where !table.shapes[id].isEmpty { perItem[id] = table.slots(id, program) / n }
         }
+        let running = steps.indices.filter { !table.isKnown(steps[$0]) }
 
         // Stages.
         var stageRanges: [(steps: Range<Int>, items: Int)] = []
@@ -83,23 +88,26 @@ struct Schedule: Sendable {
         for (k, range) in stageRanges.enumerated() { for s in range.steps { stageOf[s] = k } }
         var producer = [Int?](repeating: nil, count: valueCount)
         var lastStep = [Int](repeating: -1, count: valueCount)
-        for (s, step) in steps.enumerated() {
+        for s in running {
+            let step = steps[s]
             producer[step.output] = s
             for v in step.operands { lastStep[v] = max(lastStep[v], s) }
         }
         let outputs = Set(program.outputs.map(\.id))
 
-        // Homes: inputs, constants, then step outputs (boundary offsets and arena offsets are filled in below).
+        // Homes: inputs, constants, known values, then step outputs (boundary offsets and arena offsets are filled in below).
         var homes = [Home](repeating: .unused, count: valueCount)
         for (k, input) in program.inputs.enumerated() { homes[input.id] = .input(k) }
         for c in program.constants { homes[c.id] = .constant }
+        for id in table.known.keys { homes[id] = .known }
         var boundaryIntervals: [MemoryPlan.Interval] = []
-        for (s, step) in steps.enumerated() {
+        for s in running {
+            let step = steps[s]
             let v = step.output, k = stageOf[s]
             let crosses = outputs.contains(v) || (lastStep[v] >= 0 && stageOf[lastStep[v]] > k)
             if crosses {
                 let last = outputs.contains(v) ? stageRanges.count : stageOf[lastStep[v]]
-                boundaryIntervals.append(.init(value: v, size: table.shapes[v].reduce(1, *), first: k, last: last))
+                boundaryIntervals.append(.init(value: v, size: table.slots(v, program), first: k, last: last))
             } else if step.kernel.isView {
                 homes[v] = .alias(step.operands[0])
             } else {
@@ -109,7 +117,8 @@ struct Schedule: Sendable {
         let boundary = MemoryPlan(boundaryIntervals)
         for item in boundaryIntervals { homes[item.value] = .boundary(boundary.offsets[item.value] ?? 0) }
 
-        // Per stage: shapes by chunk size and the arena layout for the largest chunk.
+        // Per stage: tables by chunk size and the arena layout for the largest chunk.
+        var tables: [Int: ShapeTable] = [n: table]
         var stages: [Stage] = []
         for range in stageRanges {
             var chunks: [Range<Int>] = []
@@ -120,32 +129,35 @@ struct Schedule: Sendable {
             } else {
                 chunks = [0..<n]
             }
-            var shapes: [Int: [[Int]]] = [:]
-            for chunk in chunks where shapes[chunk.count] == nil {
-                shapes[chunk.count] = chunked ? table.chunk(chunk.count) : table.shapes
+            var stageTables: [Int: ShapeTable] = [:]
+            for chunk in chunks where stageTables[chunk.count] == nil {
+                if tables[chunk.count] == nil { tables[chunk.count] = try tableFor(chunk.count) }
+                stageTables[chunk.count] = tables[chunk.count]
             }
             let largest = chunks.map(\.count).max() ?? n
             // Arena values of this stage; views extend the life of the value they alias.
             var last: [Int: Int] = [:]
-            for s in range.steps where homes[steps[s].output] == .arena(0) { last[steps[s].output] = max(s, lastStep[steps[s].output]) }
+            for s in range.steps where homes[steps[s].output] == .arena(0) && !table.isKnown(steps[s]) {
+                last[steps[s].output] = max(s, lastStep[steps[s].output])
+            }
             func root(_ v: Int) -> Int {
                 if case .alias(let u) = homes[v] { return root(u) }
                 return v
             }
-            for s in range.steps {
+            for s in range.steps where !table.isKnown(steps[s]) {
                 let v = steps[s].output
                 guard case .alias = homes[v] else { continue }
                 let r = root(v)
                 if let end = last[r] { last[r] = max(end, lastStep[v]) }
             }
             let intervals = last.map { v, end in
-                MemoryPlan.Interval(value: v, size: chunked ? perItem[v] * largest : table.shapes[v].reduce(1, *),
+                MemoryPlan.Interval(value: v, size: chunked ? perItem[v] * largest : table.slots(v, program),
                                     first: producer[v] ?? 0, last: end)
             }
             let arena = MemoryPlan(intervals)
             for (v, offset) in arena.offsets { homes[v] = .arena(offset) }
             stages.append(Stage(steps: range.steps, chunks: chunks, kernelWorkers: chunked ? 1 : threads,
-                                arenaSize: arena.size, shapes: shapes))
+                                arenaSize: arena.size, tables: stageTables))
         }
         self.stages = stages
         self.homes = homes

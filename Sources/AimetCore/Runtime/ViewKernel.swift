@@ -27,6 +27,9 @@ final class ViewKernel: Kernel {
 
     var isView: Bool { true }
 
+    /// Any element type: the data is not read.
+    func outputType(_ types: [ElementType]) throws -> ElementType { types[0] }
+
     /// The data unchanged (the executor normally shares the buffer instead).
     func run(_ args: KernelArgs) throws {
         args.output.update(from: args.inputs[0], count: args.outputShape.reduce(1, *))
