@@ -59,7 +59,7 @@ extern "C" {
 #endif
 
 /* Bumped on every incompatible change; bindings refuse a mismatch. */
-#define AIMET_ABI_VERSION 1
+#define AIMET_ABI_VERSION 2
 
 /* ---------------------------------------------------------------- status */
 
@@ -259,16 +259,26 @@ aimet_status_t aimet_model_describe_json(aimet_model_t *model, char *buffer, int
 
 /* --------------------------------------------------------------- running
  *
- * Inference on the CPU (float32, NCHW, any batch size). Inputs are described
- * by aimet_tensor_t over caller buffers (borrowed for the call). A run returns
+ * Inference on the CPU (float32 NCHW data, any batch size; int64 and bool
+ * inputs where the graph declares them). Inputs are described by
+ * aimet_tensor_t over caller buffers (borrowed for the call). A run returns
  * an aimet_results_t: the graph outputs, then the values named in `capture`
  * (any node output, for looking inside the model).
  */
+
+/* Element types of tensors crossing the ABI. */
+typedef enum aimet_dtype {
+    AIMET_DTYPE_FLOAT32 = 0,     /* float */
+    AIMET_DTYPE_INT64 = 1,       /* int64_t */
+    AIMET_DTYPE_BOOL = 2,        /* uint8_t, 0 or 1 */
+} aimet_dtype_t;
+
 typedef struct aimet_tensor {
     const char *name;            /* graph input name */
-    const float *data;           /* C-contiguous float32 */
+    const void *data;            /* C-contiguous elements of `dtype` */
     const int64_t *shape;
     int32_t ndim;
+    int32_t dtype;               /* aimet_dtype_t; 0 (float32) when zero-initialized */
 } aimet_tensor_t;
 
 typedef struct aimet_results aimet_results_t;
@@ -281,9 +291,16 @@ aimet_status_t aimet_model_run(aimet_model_t *model, const aimet_tensor_t *input
 aimet_status_t aimet_results_count(const aimet_results_t *results, int32_t *count);
 
 /* Result `index`: name, data, shape and rank; borrowed, valid until
- * aimet_results_free. Any out-pointer may be NULL. */
+ * aimet_results_free. Any out-pointer may be NULL. `*data` is the float32
+ * data, NULL for an int64 or bool result (read it with aimet_results_get_data). */
 aimet_status_t aimet_results_get(const aimet_results_t *results, int32_t index, const char **name,
                                  const float **data, const int64_t **shape, int32_t *ndim);
+
+/* Result `index`'s element type (aimet_dtype_t) and data; `*data` is
+ * borrowed, valid until aimet_results_free. Either out-pointer may be NULL.
+ * (aimet_results_get gives float32 results' data; this one any result's.) */
+aimet_status_t aimet_results_get_data(const aimet_results_t *results, int32_t index, int32_t *dtype,
+                                      const void **data);
 
 /* Releases results; NULL is accepted. Pointers from aimet_results_get dangle
  * afterwards (this cannot be detected). Misuse as for aimet_model_free. */

@@ -65,10 +65,10 @@ public func aimet_quantsim_run(_ sim: OpaquePointer?, _ inputs: UnsafePointer<ai
                                _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guarded("aimet_quantsim_run") {
         guard let out else { throw nullError("out") }
-        let values = try readInputs(inputs, numInputs)
+        let values = try readValues(inputs, numInputs)
         let wanted = try stringArray(capture, numCapture, "capture")
         let results = try withSim(sim) { s in
-            try runCapturing(s.model.graph, wanted) { hook in try s.run(values, hook: hook) }
+            try runCapturing(s.model.graph, wanted) { hook in try s.run(values: values, hook: hook) }
         }
         out.pointee = ResultsHandle(results).opaque
     }

@@ -9,11 +9,11 @@ public func aimet_model_run(_ model: OpaquePointer?, _ inputs: UnsafePointer<aim
                             _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     guarded("aimet_model_run") {
         guard let out else { throw nullError("out") }
-        let values = try readInputs(inputs, numInputs)
+        let values = try readValues(inputs, numInputs)
         let wanted = try stringArray(capture, numCapture, "capture")
         let results = try withModel(model) { h in
             let executor = try h.executor()
-            return try runCapturing(h.model.graph, wanted) { hook in try executor.run(values, hook: hook) }
+            return try runCapturing(h.model.graph, wanted) { hook in try executor.run(values: values, hook: hook) }
         }
         out.pointee = ResultsHandle(results).opaque
     }
@@ -23,7 +23,7 @@ public func aimet_model_run(_ model: OpaquePointer?, _ inputs: UnsafePointer<aim
 /// graph outputs and then the `capture`d values. With nothing to capture the
 /// hook is nil, so an executor runs its fused plan.
 func runCapturing(_ graph: Graph, _ capture: [String],
-                  _ run: (((String, inout Tensor) throws -> Void)?) throws -> [String: Tensor]) throws -> [(String, Tensor)] {
+                  _ run: (((String, inout Tensor) throws -> Void)?) throws -> [String: Value]) throws -> [(String, Value)] {
     let known = Set(graph.inputs.map(\.name)).union(graph.nodes.flatMap(\.outputs))
     for name in capture where !known.contains(name) {
         throw AimetError(.unknownName, "cannot capture '\(name)': no input or node output has that name")
@@ -33,7 +33,7 @@ func runCapturing(_ graph: Graph, _ capture: [String],
     let outputs = try run(capture.isEmpty ? nil : { name, tensor in
         if wanted.contains(name) { captured[name] = tensor }
     })
-    var results: [(String, Tensor)] = []
+    var results: [(String, Value)] = []
     for output in graph.outputs {
         guard let tensor = outputs[output.name] else { throw AimetError(.internalError, "output '\(output.name)' was not computed") }
         results.append((output.name, tensor))
@@ -42,7 +42,7 @@ func runCapturing(_ graph: Graph, _ capture: [String],
         guard let tensor = captured[name] else {
             throw AimetError(.unsupported, "cannot capture '\(name)': the run does not compute it (a constant, or an optional output nothing reads)")
         }
-        results.append((name, tensor))
+        results.append((name, Value(tensor)))
     }
     return results
 }
@@ -61,6 +61,12 @@ public func aimet_results_get(_ results: OpaquePointer?, _ index: Int32, _ name:
                               _ shape: UnsafeMutablePointer<UnsafePointer<Int64>?>?,
                               _ ndim: UnsafeMutablePointer<Int32>?) -> Int32 {
     guarded("aimet_results_get") { try ResultsHandle.from(results).get(index, name, data, shape, ndim) }
+}
+
+@_cdecl("aimet_results_get_data")
+public func aimet_results_get_data(_ results: OpaquePointer?, _ index: Int32, _ dtype: UnsafeMutablePointer<Int32>?,
+                                   _ data: UnsafeMutablePointer<UnsafeRawPointer?>?) -> Int32 {
+    guarded("aimet_results_get_data") { try ResultsHandle.from(results).getData(index, dtype, data) }
 }
 
 @_cdecl("aimet_results_free")

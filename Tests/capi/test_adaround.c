@@ -60,7 +60,7 @@ static void make_batches(void) {
         batch_shapes[b][1] = 1;
         batch_shapes[b][2] = 16;
         batch_shapes[b][3] = 16;
-        aimet_tensor_t t = {"input", calib + (size_t)b * BATCH * PIXELS, batch_shapes[b], 4};
+        aimet_tensor_t t = {"input", calib + (size_t)b * BATCH * PIXELS, batch_shapes[b], 4, AIMET_DTYPE_FLOAT32};
         batches[b] = t;
     }
 }
@@ -68,7 +68,7 @@ static void make_batches(void) {
 /* Logits of the 300 test images through a model or a simulation. */
 static aimet_status_t test_logits(run_fn run, void *target, float *out) {
     static const int64_t shape[4] = {SAMPLES, 1, 16, 16};
-    aimet_tensor_t in = {"input", test_x, shape, 4};
+    aimet_tensor_t in = {"input", test_x, shape, 4, AIMET_DTYPE_FLOAT32};
     aimet_results_t *results = NULL;
     aimet_status_t s = run(target, &in, 1, NULL, 0, &results);
     if (s != AIMET_STATUS_OK) return s;
@@ -235,9 +235,9 @@ static void test_bad_input(aimet_model_t *model, const char *dir) {
 
     /* Wrong input name, wrong shape, NaN in the data. */
     static const int64_t wrong_shape[4] = {2, 3, 16, 16};
-    aimet_tensor_t wrong_name = {"image", calib, batch_shapes[0], 4};
+    aimet_tensor_t wrong_name = {"image", calib, batch_shapes[0], 4, AIMET_DTYPE_FLOAT32};
     CHECK_ERROR(aimet_model_adaround(model, &wrong_name, 1, 1, &o, path), AIMET_STATUS_UNKNOWN_NAME, "image");
-    aimet_tensor_t wrong = {"input", calib, wrong_shape, 4};
+    aimet_tensor_t wrong = {"input", calib, wrong_shape, 4, AIMET_DTYPE_FLOAT32};
     aimet_status_t s = aimet_model_adaround(model, &wrong, 1, 1, &o, path);
     CHECK(s == AIMET_STATUS_SHAPE_MISMATCH || s == AIMET_STATUS_INVALID_ARGUMENT, "wrong shape: %d %s", s,
           aimet_last_error());

@@ -38,7 +38,7 @@ static aimet_model_t *conv_model(int64_t channels, int64_t side) {
 static aimet_status_t run_once(aimet_model_t *m, const float *x, int64_t channels, int64_t side,
                                aimet_results_t **out) {
     const int64_t shape[4] = {1, channels, side, side};
-    aimet_tensor_t input = {"x", x, shape, 4};
+    aimet_tensor_t input = {"x", x, shape, 4, AIMET_DTYPE_FLOAT32};
     return aimet_model_run(m, &input, 1, NULL, 0, out);
 }
 

@@ -13,7 +13,7 @@ static float images[BATCH * PIXELS];
 static const int64_t image_shape[4] = {BATCH, 1, 16, 16};
 
 static aimet_tensor_t input_tensor(void) {
-    aimet_tensor_t t = {"input", images, image_shape, 4};
+    aimet_tensor_t t = {"input", images, image_shape, 4, AIMET_DTYPE_FLOAT32};
     return t;
 }
 

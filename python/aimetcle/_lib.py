@@ -19,7 +19,7 @@ from ctypes import POINTER, c_char_p, c_float, c_int32, c_int64, c_uint32, c_voi
 
 from .errors import status_error
 
-ABI_VERSION = 1  # == AIMET_ABI_VERSION
+ABI_VERSION = 2  # == AIMET_ABI_VERSION
 
 # aimet_status_t
 AIMET_STATUS_OK = 0
@@ -88,13 +88,20 @@ class aimet_batchnorm_t(ctypes.Structure):
     ]
 
 
+# typedef enum aimet_dtype { ... } aimet_dtype_t;
+AIMET_DTYPE_FLOAT32 = 0
+AIMET_DTYPE_INT64 = 1
+AIMET_DTYPE_BOOL = 2
+
+
 class aimet_tensor_t(ctypes.Structure):
     """typedef struct aimet_tensor { ... } aimet_tensor_t;"""
     _fields_ = [
         ("name", c_char_p),
-        ("data", POINTER(c_float)),
+        ("data", c_void_p),
         ("shape", POINTER(c_int64)),
         ("ndim", c_int32),
+        ("dtype", c_int32),
     ]
 
 
@@ -235,6 +242,9 @@ _DECLARATIONS = {
     #     const float **data, const int64_t **shape, int32_t *ndim);
     "aimet_results_get": (c_int32, [c_void_p, c_int32, POINTER(c_char_p), POINTER(POINTER(c_float)),
                                     POINTER(POINTER(c_int64)), POINTER(c_int32)], True),
+    # aimet_status_t aimet_results_get_data(const aimet_results_t *results, int32_t index, int32_t *dtype,
+    #                                       const void **data);
+    "aimet_results_get_data": (c_int32, [c_void_p, c_int32, POINTER(c_int32), POINTER(c_void_p)], True),
     # aimet_status_t aimet_results_free(aimet_results_t *results);
     "aimet_results_free": (c_int32, [c_void_p], True),
 

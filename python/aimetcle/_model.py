@@ -202,8 +202,8 @@ def run_on(pointer, fn, inputs, capture=()):
     for k, (name, array) in enumerate(arrays.items()):
         shape = (c_int64 * max(1, array.ndim))(*array.shape)
         keep.append(shape)
-        tensors[k] = _lib.aimet_tensor_t(name.encode(), array.ctypes.data_as(POINTER(c_float)),
-                                         ctypes.cast(shape, POINTER(c_int64)), array.ndim)
+        tensors[k] = _lib.aimet_tensor_t(name.encode(), array.ctypes.data, ctypes.cast(shape, POINTER(c_int64)),
+                                         array.ndim, _DTYPE_CODES[array.dtype])
     names, n_capture = _strings(list(capture))
     results = c_void_p()
     fn(pointer, tensors, len(arrays), names, n_capture, ctypes.byref(results))
@@ -213,24 +213,41 @@ def run_on(pointer, fn, inputs, capture=()):
         lib.aimet_results_count(results, ctypes.byref(count))
         out = []
         for index in range(count.value):
-            name, data, shape, ndim = c_char_p(), POINTER(c_float)(), POINTER(c_int64)(), c_int32()
-            lib.aimet_results_get(results, index, ctypes.byref(name), ctypes.byref(data), ctypes.byref(shape),
-                                  ctypes.byref(ndim))
+            name, shape, ndim = c_char_p(), POINTER(c_int64)(), c_int32()
+            lib.aimet_results_get(results, index, ctypes.byref(name), None, ctypes.byref(shape), ctypes.byref(ndim))
+            dtype, data = c_int32(), c_void_p()
+            lib.aimet_results_get_data(results, index, ctypes.byref(dtype), ctypes.byref(data))
             dims = tuple(shape[k] for k in range(ndim.value))
             size = int(np.prod(dims)) if dims else 1
-            values = np.ctypeslib.as_array(data, shape=(size,)).copy() if size else np.empty(0, np.float32)
+            np_type = _NUMPY_TYPES[dtype.value]
+            if size:
+                raw = ctypes.string_at(data.value, size * np.dtype(np_type).itemsize)
+                values = np.frombuffer(raw, dtype=np_type).copy()
+            else:
+                values = np.empty(0, np_type)
             out.append((name.value.decode(), values.reshape(dims)))
         return out
     finally:
         _lib.lib().aimet_results_free(results)
 
 
+_DTYPE_CODES = {np.dtype(np.float32): _lib.AIMET_DTYPE_FLOAT32, np.dtype(np.int64): _lib.AIMET_DTYPE_INT64,
+                np.dtype(np.bool_): _lib.AIMET_DTYPE_BOOL}
+_NUMPY_TYPES = {_lib.AIMET_DTYPE_FLOAT32: np.float32, _lib.AIMET_DTYPE_INT64: np.int64, _lib.AIMET_DTYPE_BOOL: np.bool_}
+
+
 def _input_array(name, value):
+    """A model input as the library takes it: float32 (other float types converted), int64 (other integer
+    types widened) or bool, C-contiguous."""
     if not isinstance(value, np.ndarray):
         raise TypeError(f"input '{name}' must be a NumPy array, got {type(value).__name__}")
+    if value.dtype.kind in "iu":
+        return np.ascontiguousarray(value, dtype=np.int64)
+    if value.dtype.kind == "b":
+        return np.ascontiguousarray(value, dtype=np.bool_)
     if value.dtype != np.float32:
         if value.dtype.kind != "f":
-            raise TypeError(f"input '{name}' has dtype {value.dtype}; the model takes floating-point input "
-                            f"(float32; float16/float64 are converted)")
+            raise TypeError(f"input '{name}' has dtype {value.dtype}; the model takes float32 (float16/float64 are "
+                            f"converted), integer (as int64) or bool input")
         value = value.astype(np.float32)
     return np.ascontiguousarray(value)

@@ -313,5 +313,5 @@ def test_hbf_bad_scale_changes_nothing():
 
 
 def test_package_surface():
-    assert aimetcle.abi_version() == 1
+    assert aimetcle.abi_version() == 2
     assert aimetcle.device("cpu") is not None

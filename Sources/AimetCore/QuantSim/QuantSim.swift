@@ -232,20 +232,27 @@ public final class QuantSim {
         phase = .ready
     }
 
-    /// Runs the simulation (or, while calibrating, the observing pass).
+    /// Runs the simulation on float32 inputs (or, while calibrating, the
+    /// observing pass); outputs as float32 tensors (see `run(values:hook:)`).
     public func run(_ inputs: [String: Tensor], hook: ((String, inout Tensor) throws -> Void)? = nil) throws -> [String: Tensor] {
+        try run(values: inputs.mapValues { Value($0) }, hook: hook).mapValues { $0.tensor ?? Tensor(validShape: $0.shape, data: $0.floats) }
+    }
+
+    /// Runs the simulation (or, while calibrating, the observing pass) on
+    /// inputs of the graph's element types.
+    public func run(values inputs: [String: Value], hook: ((String, inout Tensor) throws -> Void)? = nil) throws -> [String: Value] {
         switch phase {
         case .uncalibrated:
             throw AimetError.invalid("the activation encodings are not computed yet: call compute_encodings (begin_calibration, runs, end_calibration) first")
         case .calibrating:
-            return try executor.run(inputs) { name, tensor in
+            return try executor.run(values: inputs) { name, tensor in
                 if self.activations[name] != nil {
                     try tensor.data.withUnsafeBufferPointer { try self.activations[name]!.analyzer.update($0) }
                 }
                 try hook?(name, &tensor)
             }
         case .ready:
-            return try executor.run(inputs) { name, tensor in
+            return try executor.run(values: inputs) { name, tensor in
                 if let encoding = self.activations[name]?.encoding { encoding.fakeQuantize(&tensor.data) }
                 try hook?(name, &tensor)
             }

@@ -21,7 +21,7 @@ from ctypes import POINTER, c_char_p, c_int32, c_int64
 import numpy as np
 
 from .. import _lib
-from .._model import Handle, _input_array, _strings
+from .._model import _DTYPE_CODES, Handle, _input_array, _strings
 from .._modeltree import handle_for
 from ..defs import QuantScheme
 from ..errors import AimetCancelled
@@ -321,8 +321,9 @@ def _tensors(batches, names):
         for k, (name, array) in enumerate(zip(names, arrays)):
             shape = (c_int64 * max(1, array.ndim))(*array.shape)
             keep.append((shape, array))
-            tensors[b * len(names) + k] = _lib.aimet_tensor_t(name.encode(), array.ctypes.data_as(
-                POINTER(ctypes.c_float)), ctypes.cast(shape, POINTER(c_int64)), array.ndim)
+            tensors[b * len(names) + k] = _lib.aimet_tensor_t(name.encode(), array.ctypes.data,
+                                                               ctypes.cast(shape, POINTER(c_int64)), array.ndim,
+                                                               _DTYPE_CODES[array.dtype])
     return tensors, keep
 
 
