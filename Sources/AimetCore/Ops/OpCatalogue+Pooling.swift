@@ -9,6 +9,4 @@ extension OpCatalogue {
         OpEntry("AveragePool") { c in try c.unary(PoolKernel(node: c.node, kind: .average), "X") },
         OpEntry("GlobalAveragePool") { c in try c.unary(GlobalAveragePoolKernel(), "X") },
     ]
-
-    static let reductions: [OpEntry] = []
 }

@@ -62,7 +62,8 @@ struct CompiledStep {
 enum OpCatalogue {
     static let entries: [String: OpEntry] = {
         var table: [String: OpEntry] = [:]
-        for entry in layers + normalization + elementwise + activations + shapes + pooling + reductions {
+        let families = [layers, normalization, elementwise, activations, shapes, movement, pooling, reductions]
+        for entry in families.joined() {
             precondition(table[entry.type] == nil, "op \(entry.type) is catalogued twice")
             table[entry.type] = entry
         }

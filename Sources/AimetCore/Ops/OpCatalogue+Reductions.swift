@@ -1,0 +1,5 @@
+// Reductions over axes.
+
+extension OpCatalogue {
+    static let reductions: [OpEntry] = []
+}
