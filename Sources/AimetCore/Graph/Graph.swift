@@ -36,13 +36,16 @@ public struct Node: Equatable, Sendable {
 }
 
 /// An integer tensor (ONNX int64 / int32 / int16 / int8 / uint8 / bool data,
-/// widened to `Int`): Reshape's target shape, and the like.
+/// widened to `Int`): Reshape's target shape, and the like. `elementType`
+/// keeps the ONNX type code it is written back with (7 = int64, 9 = bool, ...).
 public struct IntTensor: Equatable, Sendable {
     public var shape: [Int]
     public var values: [Int]
-    public init(shape: [Int], values: [Int]) {
+    public var elementType: Int
+    public init(shape: [Int], values: [Int], elementType: Int = 7) {
         self.shape = shape
         self.values = values
+        self.elementType = elementType
     }
 }
 
