@@ -189,16 +189,17 @@ public struct Graph: Equatable, Sendable {
         for k in outputs.indices where outputs[k].name == to { outputs[k].name = from }
     }
 
-    /// Removes the nodes that compute nothing — Identity, and inference-mode
-    /// Dropout with a single input and output — so they do not stand between
-    /// a layer and its BN or activation. Returns their names.
+    /// Removes the nodes that compute nothing (the catalogue's `.passThrough`:
+    /// Identity, and inference-mode Dropout with a single input and output)
+    /// so they do not stand between a layer and its BN or activation.
+    /// Returns their names.
     @discardableResult
     public mutating func removePassThroughNodes(region: Set<Int>? = nil) -> [String] {
         var removed: [String] = []
         var i = nodes.count - 1
         while i >= 0 {
             let node = nodes[i]
-            let passThrough = node.op == .identity || (node.op == .dropout && node.inputs.count == 1)
+            let passThrough = OpCatalogue.entry(node.op)?.equalization == .passThrough && node.inputs.count == 1
             if passThrough && node.outputs.count == 1 && params[node.input] == nil && !constants.contains(node.input)
                 && (region?.contains(i) ?? true) {
                 removed.append(node.name)
