@@ -172,7 +172,7 @@ final class AdaRoundBenchTests: XCTestCase {
             let node = graph.nodes[layer.node]
             guard let weight = graph.params[layer.weightName], node.op == .gemm || weight.shape.dropFirst(2).allSatisfy({ $0 == 1 }),
                   node.int("group", default: 1) == 1 else { continue }
-            let (input, target) = try AdaRound.capture(layer: node, batches: batches, quantized: executor, float: executor, shared: true)
+            let (input, target) = try AdaRound.capture(layer: node, output: node.output, batches: batches, quantized: executor, float: executor, shared: true)
             let encodings = try AdaRoundLayer.weightEncodings(node: node, weight: weight, scheme: .postTrainingTFEnhanced,
                                                               settings: EncodingSettings(bitwidth: 4, symmetric: true), perChannel: false)
             let activation = graph.adaRoundActivation(after: layer.node, opset: 17)

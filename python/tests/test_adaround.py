@@ -274,3 +274,40 @@ def test_the_documented_example_script_runs(tmp_path, capsys):
     assert accuracy >= 0.97
     assert {"digits.encodings", "quantized_digits.onnx", "quantized_digits.encodings"} <= set(os.listdir(tmp_path))
     assert "AdaRound layer 15/15" in capsys.readouterr().out
+
+
+def test_linear_exported_as_matmul_plus_add(tmp_path):
+    """A transformer block's Linear as PyTorch exports it, MatMul + Add of the bias, on [N, L, C] tokens:
+    both layers are adarounded with the bias and the activation after the Add in the loss (a bias of 5
+    left out would make round-to-nearest's error about 25 per output, 800 per token)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    init = {"w1": (rng.standard_normal((16, 32)) * 0.3).astype(np.float32), "b1": np.full(32, 5.0, np.float32),
+            "w2": (rng.standard_normal((32, 8)) * 0.3).astype(np.float32), "b2": np.full(8, -5.0, np.float32)}
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["m1"], name="fc1"),
+             helper.make_node("Add", ["m1", "b1"], ["a1"], name="fc1_bias"),
+             helper.make_node("Relu", ["a1"], ["r1"], name="act"),
+             helper.make_node("MatMul", ["r1", "w2"], ["m2"], name="fc2"),
+             helper.make_node("Add", ["m2", "b2"], ["y"], name="fc2_bias")]
+    graph = helper.make_graph(nodes, "block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 10, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              initializer=[numpy_helper.from_array(v, k) for k, v in init.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "block.onnx"))
+    x = rng.standard_normal((8, 10, 16)).astype(np.float32)
+    entries = []
+    params = AdaroundParameters(data_loader=[x], num_batches=1, default_num_iterations=200)
+    ada = Adaround.apply_adaround(aonnx.load(tmp_path / "block.onnx"), x[:1], params, str(tmp_path), "block",
+                                  default_param_bw=4, progress=entries.append)
+    assert [e["layer"] for e in entries] == ["fc1", "fc2"]
+    for e, outputs in zip(entries, (32, 8)):
+        assert e["mse_nearest"] < 0.2 * 25 * outputs, f"{e['layer']}: the bias is part of the layer's output ({e})"
+        assert e["mse_adaround"] <= e["mse_nearest"]
+    encodings = json.load(open(tmp_path / "block.encodings"))["param_encodings"]
+    assert set(encodings) == {"w1", "w2"}
+    w1 = ada.state_dict()["w1"]
+    scale = encodings["w1"][0]["scale"]
+    q = w1 / scale
+    assert np.allclose(q, np.round(q), atol=1e-3), "adarounded weights sit on the quantization grid"

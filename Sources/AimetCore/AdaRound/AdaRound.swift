@@ -30,6 +30,9 @@ public enum AdaRound {
         var node: Int
         var weightName: String
         var biasName: String?
+        /// The node whose output is the layer's output: the layer itself, or
+        /// the Add of a bias after a MatMul (a Linear exported as MatMul + Add).
+        var end: Int
     }
 
     /// Runs AdaRound on `model` with the first `parameters.numBatches` batches
@@ -65,8 +68,8 @@ public enum AdaRound {
             let node = graph.nodes[layer.node]
             let weight = graph.params[layer.weightName]!
             let quantExecutor = changed ? try Executor(graph: graph, opset: opset, threads: parameters.threads) : floatExecutor
-            let (input, target) = try capture(layer: node, batches: batches, quantized: quantExecutor, float: floatExecutor,
-                                              shared: !changed)
+            let (input, target) = try capture(layer: node, output: graph.nodes[layer.end].output, batches: batches,
+                                              quantized: quantExecutor, float: floatExecutor, shared: !changed)
             let rule = parameters.config.paramRule("weight", op: node.op.onnxType)
             let settings = EncodingSettings(bitwidth: bitwidths[k], symmetric: rule.symmetric,
                                             strictSymmetric: parameters.config.strictSymmetric,
@@ -79,7 +82,7 @@ public enum AdaRound {
             } catch let error as AimetError {
                 throw AimetError(error.kind, "layer '\(node.name)', weight '\(layer.weightName)': \(error.message)")
             }
-            var activation = graph.adaRoundActivation(after: layer.node, opset: opset)
+            var activation = graph.adaRoundActivation(after: layer.end, opset: opset)
             if case .prelu(let slopes) = activation, slopes.count != 1, slopes.count != outputChannels(node, weight) {
                 activation = .none  // a PRelu broadcasting along another axis: not a per-channel activation
             }
@@ -135,7 +138,17 @@ public enum AdaRound {
             default:
                 guard weight.rank == 2 else { continue }
             }
-            found.append(Candidate(node: i, weightName: node.inputs[1], biasName: biasName))
+            var end = i
+            if node.op == .matMul, let j = graph.soleConsumer(of: node.output), graph.nodes[j].op == .add,
+               graph.nodes[j].inputs.count == 2, graph.nodes[j].outputs.count == 1 {
+                let other = graph.nodes[j].inputs[0] == node.output ? graph.nodes[j].inputs[1] : graph.nodes[j].inputs[0]
+                if other != node.output, let bias = graph.params[other], uses[other] == 1,
+                   bias.count == weight.shape[weight.rank - 1], bias.shape.dropLast().allSatisfy({ $0 == 1 }) {
+                    biasName = other
+                    end = j
+                }
+            }
+            found.append(Candidate(node: i, weightName: node.inputs[1], biasName: biasName, end: end))
         }
         return found
     }
@@ -172,11 +185,11 @@ public enum AdaRound {
     private struct CaptureComplete: Error {}
 
     /// The layer's input over all batches from `quantized`, and its output
-    /// from `float`, concatenated along axis 0. With `shared` (the two
-    /// executors are one model), one run per batch captures both.
-    static func capture(layer node: Node, batches: [[String: Tensor]], quantized: Executor, float: Executor,
-                        shared: Bool) throws -> (input: Tensor, target: Tensor) {
-        let inputName = node.input, outputName = node.output
+    /// (the value `output`) from `float`, concatenated along axis 0. With
+    /// `shared` (the two executors are one model), one run per batch captures both.
+    static func capture(layer node: Node, output outputName: String, batches: [[String: Tensor]], quantized: Executor,
+                        float: Executor, shared: Bool) throws -> (input: Tensor, target: Tensor) {
+        let inputName = node.input
         var inputs: [Tensor] = [], targets: [Tensor] = []
         for batch in batches {
             var input: Tensor?, output: Tensor?
