@@ -278,12 +278,13 @@ def test_the_documented_example_script_runs(tmp_path, capsys):
 
 def test_linear_exported_as_matmul_plus_add(tmp_path):
     """A transformer block's Linear as PyTorch exports it, MatMul + Add of the bias, on [N, L, C] tokens:
-    both layers are adarounded with the bias and the activation after the Add in the loss (a bias of 5
-    left out would make round-to-nearest's error about 25 per output, 800 per token)."""
+    both layers are adarounded with the bias and the activation after the Add in the loss. fc1's bias of
+    -5 sends almost every output below zero, where the Relu after the Add hides rounding errors: with bias
+    and Relu in the loss, round-to-nearest's error is near 0 (without them, about 0.8)."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
     rng = np.random.default_rng(0)
-    init = {"w1": (rng.standard_normal((16, 32)) * 0.3).astype(np.float32), "b1": np.full(32, 5.0, np.float32),
+    init = {"w1": (rng.standard_normal((16, 32)) * 0.3).astype(np.float32), "b1": np.full(32, -5.0, np.float32),
             "w2": (rng.standard_normal((32, 8)) * 0.3).astype(np.float32), "b2": np.full(8, -5.0, np.float32)}
     nodes = [helper.make_node("MatMul", ["x", "w1"], ["m1"], name="fc1"),
              helper.make_node("Add", ["m1", "b1"], ["a1"], name="fc1_bias"),
@@ -302,8 +303,8 @@ def test_linear_exported_as_matmul_plus_add(tmp_path):
     ada = Adaround.apply_adaround(aonnx.load(tmp_path / "block.onnx"), x[:1], params, str(tmp_path), "block",
                                   default_param_bw=4, progress=entries.append)
     assert [e["layer"] for e in entries] == ["fc1", "fc2"]
-    for e, outputs in zip(entries, (32, 8)):
-        assert e["mse_nearest"] < 0.2 * 25 * outputs, f"{e['layer']}: the bias is part of the layer's output ({e})"
+    assert entries[0]["mse_nearest"] < 0.05, f"fc1: bias and Relu are part of the loss ({entries[0]})"
+    for e in entries:
         assert e["mse_adaround"] <= e["mse_nearest"]
     encodings = json.load(open(tmp_path / "block.encodings"))["param_encodings"]
     assert set(encodings) == {"w1", "w2"}
