@@ -40,13 +40,14 @@ $(BUILD)/test_%: Tests/capi/test_%.c Tests/capi/check.h Include/aimetcle.h lib
 	mkdir -p $(BUILD)
 	$(CC) -std=c11 -Wall -Wextra -Werror -IInclude $< -L$(LIBDIR) -laimetcle -Wl,-rpath,$(LIBDIR) -lm -pthread -o $@
 
-test-c: $(BUILD)/test_capi $(BUILD)/test_model $(BUILD)/test_quantsim $(BUILD)/test_adaround $(BUILD)/test_handles $(BUILD)/test_atomic
+test-c: $(BUILD)/test_capi $(BUILD)/test_model $(BUILD)/test_quantsim $(BUILD)/test_adaround $(BUILD)/test_handles $(BUILD)/test_atomic $(BUILD)/test_typed
 	$(BUILD)/test_capi
 	$(BUILD)/test_handles
 	$(BUILD)/test_atomic
 	$(BUILD)/test_model $(CURDIR)/data/digits_mbv2.onnx
 	$(BUILD)/test_quantsim $(CURDIR)/data/digits_mbv2.onnx
 	$(BUILD)/test_adaround $(CURDIR)/data/digits_mbv2.onnx $(CURDIR)/data/digits.npz
+	$(BUILD)/test_typed $(CURDIR)/Tests/capi/fixtures/typed_io.onnx
 
 test-cli: cli
 	AIMETCLE=$(BUILD)/aimetcle PYTHON=$(PYTHON) bash Tests/cli/test_cli.sh
