@@ -213,10 +213,13 @@ def pipeline(path, size):
 
     state = {}
 
-    def load():
+    def quietly(fn, *args):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            state["model"] = aonnx.load(path)
+            return fn(*args)
+
+    def load():
+        state["model"] = quietly(aonnx.load, path)
 
     def run():
         ours = state["model"](x)
@@ -228,19 +231,15 @@ def pipeline(path, size):
 
     def fold_cls():
         model = aonnx.load(path)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pairs = batch_norm_fold.fold_all_batch_norms(model, None)
-            sets = cle.CrossLayerScaling.scale_model(model, None)
+        pairs = quietly(batch_norm_fold.fold_all_batch_norms, model, None)
+        sets = quietly(cle.CrossLayerScaling.scale_model, model, None)
         r = relative(model(x), state["ours"])
         assert r <= TOL, f"outputs changed by {r:.2e} after folding {len(pairs)} BNs and scaling {len(sets)} sets"
         return f"{len(pairs)} BNs, {len(sets)} CLS sets, rel {r:.1e}"
 
     def equalize():
         model = aonnx.load(path)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            cle.equalize_model(model)
+        quietly(cle.equalize_model, model)
         state["equalized"] = model
 
     def save():

@@ -24,6 +24,15 @@ def ort_run(path, x):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
 
 
+def save_model(path, nodes, init, input_shape):
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              initializer=[numpy_helper.from_array(v, k) for k, v in init.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
 def deduplicated_model(path, rng):
     """x -> Conv -> BN -> Relu -> Conv -> BN -> y; the second BN's scale, bias and var are Identity
     nodes of the first's (equal values, de-duplicated as torch does), its mean a Constant node, and the
@@ -52,12 +61,7 @@ def deduplicated_model(path, rng):
         helper.make_node("Constant", [], ["m2"], name="const_m", value=numpy_helper.from_array(mean2)),
         helper.make_node("BatchNormalization", ["c2", "g2", "b2", "m2", "v2"], ["y"], name="bn2"),
     ]
-    graph = helper.make_graph(nodes, "dedup", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                              initializer=[numpy_helper.from_array(v, k) for k, v in init.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    save_model(path, nodes, init, ["N", 3, 8, 8])
 
 
 def test_identity_and_constant_restated_constants_fold(tmp_path):
@@ -91,12 +95,7 @@ def test_unfolded_batchnorms_are_named_with_the_reason(tmp_path):
         helper.make_node("Concat", ["c", "c"], ["cat"], name="cat", axis=1),
         helper.make_node("BatchNormalization", ["cat", "g", "b", "m", "v"], ["y"], name="bn_after_concat"),
     ]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                              initializer=[numpy_helper.from_array(v, k) for k, v in init.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(tmp_path / "m.onnx"))
+    save_model(tmp_path / "m.onnx", nodes, init, ["N", 3, 4, 4])
     loaded = aonnx.load(tmp_path / "m.onnx")
     with pytest.warns(UserWarning, match=r"BatchNorm 'bn_after_concat' is not folded: it follows 'cat', a Concat"):
         assert batch_norm_fold.fold_all_batch_norms(loaded, None) == []
