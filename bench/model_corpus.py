@@ -158,9 +158,11 @@ def export(source, name, kind, path):
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         if kind == "dynamo":
-            batch = torch.export.Dim("N", min=1, max=1024)
-            torch.onnx.export(model, (x,), path, dynamo=True, external_data=False,
-                              dynamic_shapes=({0: batch},), input_names=["input"], output_names=["output"])
+            # A batch of 2 as the example and an automatic batch axis: torch keeps it symbolic where the
+            # model allows, else specializes it to 2, the batch the pipeline runs.
+            torch.onnx.export(model, (torch.randn(2, 3, size, size),), path, dynamo=True, external_data=False,
+                              dynamic_shapes=({0: torch.export.Dim.AUTO},), input_names=["input"],
+                              output_names=["output"])
         else:
             mode = torch.onnx.TrainingMode.PRESERVE if kind == "preserve" else torch.onnx.TrainingMode.EVAL
             torch.onnx.export(model, x, path, dynamo=False, opset_version=17, training=mode,
