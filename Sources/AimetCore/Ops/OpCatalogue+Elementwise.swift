@@ -30,7 +30,7 @@ extension OpCatalogue {
             return try c.unary(UnaryKernel(function, type: c.type(0)), "X")
         },
         OpEntry("Where", quantization: .dataMovement) { c in
-            c.step(WhereKernel(type: c.type(1)), [try c.input(0, "condition"), try c.input(1, "X"), try c.input(2, "Y")])
+            c.step(WhereKernel(type: c.type(1), condition: c.type(0)), [try c.input(0, "condition"), try c.input(1, "X"), try c.input(2, "Y")])
         },
         // (A cast to an integer or bool produces no float activation; a float-to-float cast moves data.)
         OpEntry("Cast", quantization: .dataMovement) { c in
@@ -84,7 +84,7 @@ extension OpCatalogue {
     /// A comparison or logical op of two inputs with numpy broadcasting, giving bool.
     private static func compare(_ type: String, _ operation: CompareKernel.Operation) -> OpEntry {
         OpEntry(type, quantization: .none) { c in
-            c.step(CompareKernel(operation, type: c.type(0)), [try c.input(0, "A"), try c.input(1, "B")])
+            c.step(CompareKernel(operation, types: [c.type(0), c.type(1)]), [try c.input(0, "A"), try c.input(1, "B")])
         }
     }
 
