@@ -85,7 +85,8 @@ final class UnaryKernel: Kernel {
             return
         }
         switch function {
-        case .neg: vector(x, y, n, { -$0 }, { -$0 })
+        // (SIMD's prefix minus is `0 - x`, which makes -0 of +0 into +0; `-0 - x` flips every sign.)
+        case .neg: vector(x, y, n, { Float8(repeating: -0.0) - $0 }, { -$0 })
         case .sqrt: vector(x, y, n, { $0.squareRoot() }, { $0.squareRoot() })
         case .reciprocal: vector(x, y, n, { 1 / $0 }, { 1 / $0 })
         case .floor: vector(x, y, n, { $0.rounded(.down) }, { $0.rounded(.down) })
