@@ -4,6 +4,11 @@ Models, batch 32 by default:
   * data/digits_mbv2.onnx (1x16x16 input);
   * mobilenet_v2 and resnet18 (torchvision structure, random weights) at 224x224, exported with
     ``aimetcle.onnx.save(models.X().eval(), path, input_shapes=(1, 3, 224, 224))`` into a temp dir.
+  * efficientnet_b0, mobilenet_v3_large, convnext_tiny and vit_b_16 (torchvision, random weights, BN
+    statistics from train-mode passes) as ``torch.onnx.export`` wrote them (classic exporter, eval mode),
+    taken from ``build/corpus/`` where ``bench/model_corpus.py`` caches its exports; run
+    ``bench/model_corpus.py --models efficientnet_b0,mobilenet_v3_large,convnext_tiny,vit_b_16 --exports eval``
+    (in the bench venv) first, or they are skipped with a note.
 Both engines run the same file (for onnxruntime the declared batch axis is made dynamic);
 onnxruntime gets ``intra_op_num_threads = 2``, ``inter_op_num_threads = 1``; the library uses
 one worker per online processor (2 on the reference machine; the header says if not).
@@ -32,6 +37,8 @@ from aimetcle import models, nn  # noqa: E402
 from aimetcle import onnx as aonnx  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+CORPUS = os.path.join(ROOT, "build", "corpus")
+EXPORTED = ("efficientnet_b0", "mobilenet_v3_large", "convnext_tiny", "vit_b_16")
 DIGITS_ONNX = os.path.join(ROOT, "data", "digits_mbv2.onnx")
 ORT_THREADS = 2
 
@@ -152,6 +159,19 @@ def main():
             path = os.path.join(tmp, f"{name}.onnx")
             aonnx.save(trained_like(getattr(models, name)()), path, input_shapes=(1, 3, 224, 224))
             rows.append(compare_model(f"{name} 224x224", path, x, args.repeat))
+        skipped = []
+        for name in EXPORTED:
+            path = os.path.join(CORPUS, f"{name}.eval.onnx")
+            if not os.path.exists(path):
+                skipped.append(name)
+                continue
+            copy = os.path.join(tmp, f"{name}.onnx")
+            with open(path, "rb") as src, open(copy, "wb") as dst:
+                dst.write(src.read())
+            try:
+                rows.append(compare_model(f"{name} (torch)", copy, x, args.repeat))
+            except aimetcle.AimetError as error:
+                skipped.append(f"{name} (refused: {str(error)[:100]})")
         rates = gemm_rates(args.repeat, tmp)
 
     print(f"aimetcle runtime vs onnxruntime {ort.__version__}: batch {args.batch}, best of {args.repeat} "
@@ -169,6 +189,8 @@ def main():
               f"{1e3 * run_only[0]:8.1f} ({1e3 * run_only[1]:6.1f}) "
               f"{1e3 * theirs[0]:8.1f} ({1e3 * theirs[1]:6.1f}) {args.batch / theirs[0]:7.0f} "
               f"{ratio:5.2f}x {'ok' if ratio <= 1.5 else 'MISS':>6s} {diff:12.1e}")
+    if skipped:
+        print(f"not run: {', '.join(skipped)} (export them with bench/model_corpus.py --exports eval)")
     print()
     print(f"{'GEMM throughput':52s} {'GFLOP/s':>8s} {'ms':>8s}")
     for name, rate, seconds in rates:

@@ -7,6 +7,8 @@ weights; the module tree is touched only after the transform succeeded, so a
 failure leaves the caller's model exactly as it was.
 """
 
+import warnings
+
 import numpy as np
 
 from . import nn
@@ -75,6 +77,11 @@ class Transform:
         finally:
             if not isinstance(self.model, OnnxModel):
                 self.handle.close()
+        for entry in self.report.get("unfolded_batchnorms", []):
+            name = entry["batchnorm"]
+            if not isinstance(self.model, OnnxModel) and name in self.nodes:
+                name = self.nodes[name].module or name
+            warnings.warn(f"BatchNorm '{name}' is not folded: {entry['reason']}", stacklevel=3)
         return self
 
     def _write_back(self):

@@ -84,6 +84,60 @@ extension BatchNormFold {
         return folded
     }
 
+    /// The BatchNormalization nodes of the graph (within `region`) and why
+    /// each one is not folded: what `foldAll` leaves in place, for the warning
+    /// users get (a BN after a Concat, BN → Relu → Conv, a BN whose statistics
+    /// are computed, ...).
+    public static func unfolded(_ graph: Graph, region: Set<Int>? = nil) -> [(name: String, reason: String)] {
+        let uses = graph.paramUseCounts
+        let consumers = graph.consumers
+        let producers = graph.producers
+        var result: [(name: String, reason: String)] = []
+        for (j, node) in graph.nodes.enumerated() where node.op == .batchNormalization && (region?.contains(j) ?? true) {
+            guard let bn = try? graph.batchNormParams(j) else {
+                result.append((node.name, "it is in training mode or its scale, bias, mean or variance is not a constant"))
+                continue
+            }
+            var reasons: [String] = []
+            if let i = producers[node.input] {
+                let layer = graph.nodes[i]
+                if let ref = graph.layerRef(i, useCounts: uses), let weights = try? graph.weightLayer(ref, checked: false) {
+                    if graph.soleConsumer(of: layer.output, consumers) != j {
+                        reasons.append("the output of '\(layer.name)' (\(layer.op)) before it also feeds other nodes")
+                    } else if bn.numFeatures != weights.outChannels {
+                        reasons.append("it has \(bn.numFeatures) channels, '\(layer.name)' before it \(weights.outChannels)")
+                    } else if let why = unfoldableReason(weights, bn, .afterLayer) {
+                        reasons.append(why)
+                    }
+                } else {
+                    let what = OpCatalogue.entry(layer.op)?.equalization == .weightLayer
+                        ? "a \(layer.op) whose weight is not a constant of its own" : "a \(layer.op)"
+                    reasons.append("it follows '\(layer.name)', \(what), not a Conv, ConvTranspose or Gemm layer")
+                }
+            } else {
+                reasons.append("it reads the graph input '\(node.input)'")
+            }
+            if let k = graph.soleConsumer(of: node.output, consumers) {
+                let next = graph.nodes[k]
+                if let ref = graph.layerRef(k, useCounts: uses), let weights = try? graph.weightLayer(ref, checked: false) {
+                    if next.input != node.output {
+                        reasons.append("it feeds '\(next.name)' (\(next.op)) as another input than its data")
+                    } else if bn.numFeatures != weights.inChannels {
+                        reasons.append("it has \(bn.numFeatures) channels, '\(next.name)' after it takes \(weights.inChannels)")
+                    } else if let why = unfoldableReason(weights, bn, .beforeLayer) {
+                        reasons.append(why)
+                    }
+                } else {
+                    reasons.append("it is followed by '\(next.name)' (\(next.op)), not a layer it could fold into")
+                }
+            } else {
+                reasons.append("its output feeds several nodes or is a graph output")
+            }
+            result.append((node.name, reasons.joined(separator: "; ")))
+        }
+        return result
+    }
+
     private static func foldable(_ layer: WeightLayer, _ bn: BatchNormParams, _ position: BatchNormPosition) throws -> Bool {
         let channels = position == .afterLayer ? layer.outChannels : layer.inChannels
         return bn.numFeatures == channels && unfoldableReason(layer, bn, position) == nil

@@ -1,5 +1,11 @@
 /// What `Equalize.run` did, in model order.
 public struct EqualizeReport: Equatable, Sendable {
+    public static func == (a: EqualizeReport, b: EqualizeReport) -> Bool {
+        a.folded == b.folded && a.relu6Replaced == b.relu6Replaced && a.clsSets == b.clsSets
+            && a.highBiasFolded == b.highBiasFolded && a.unfolded.map(\.name) == b.unfolded.map(\.name)
+            && a.unfolded.map(\.reason) == b.unfolded.map(\.reason)
+    }
+
     public struct ClsSet: Equatable, Sendable {
         /// Node names: two for a pair, three for a triplet.
         public var layers: [String]
@@ -9,6 +15,8 @@ public struct EqualizeReport: Equatable, Sendable {
     }
 
     public var folded: [FoldedPair] = []
+    /// BatchNormalization nodes left in the graph after folding, with the reason.
+    public var unfolded: [(name: String, reason: String)] = []
     public var relu6Replaced: [String] = []
     public var clsSets: [ClsSet] = []
     /// Pairs whose bias was high-bias folded.
@@ -52,6 +60,7 @@ public enum Equalize {
             m.graph.removePassThroughNodes(region: region())
             if options.foldBatchNorms {
                 report.folded = try BatchNormFold.foldAllInPlace(&m.graph, region: region(), checked: false)
+                report.unfolded = BatchNormFold.unfolded(m.graph, region: region())
             }
             if options.replaceRelu6 {
                 report.relu6Replaced = ReluSixReplacement.apply(&m.graph, region: region())

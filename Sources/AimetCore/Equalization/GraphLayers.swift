@@ -26,8 +26,7 @@ extension Graph {
 
     private func layerRef(_ i: Int, uses: (String) -> Int) -> LayerRef? {
         let node = nodes[i]
-        guard node.op == .conv || node.op == .convTranspose || node.op == .gemm,
-              node.inputs.count >= 2, let weight = params[node.inputs[1]], uses(node.inputs[1]) == 1 else { return nil }
+        guard OpCatalogue.entry(node.op)?.equalization == .weightLayer, node.inputs.count >= 2, let weight = params[node.inputs[1]], uses(node.inputs[1]) == 1 else { return nil }
         var biasName: String?
         if node.inputs.count >= 3, !node.inputs[2].isEmpty {
             guard let bias = params[node.inputs[2]], bias.rank == 1, uses(node.inputs[2]) == 1 else { return nil }
@@ -85,8 +84,7 @@ extension Graph {
     /// Throws for the first parameter of a layer or BatchNormalization node
     /// holding NaN or infinity (other ops' constants may legitimately be inf).
     func requireFiniteLayerParams() throws {
-        let ops: Set<Op> = [.conv, .convTranspose, .gemm, .batchNormalization]
-        for node in nodes where ops.contains(node.op) {
+        for node in nodes where node.op == .batchNormalization || OpCatalogue.entry(node.op)?.equalization == .weightLayer {
             for name in node.inputs.dropFirst() {
                 guard let tensor = params[name], let i = tensor.firstNonFinite else { continue }
                 throw AimetError.numeric("node '\(node.name)': parameter '\(name)' is not finite at flat index \(i) (\(tensor.data[i]))")

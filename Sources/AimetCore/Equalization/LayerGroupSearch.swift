@@ -1,4 +1,5 @@
-/// A chain of CLS-able convs joined only through ReLU / PReLU (or directly).
+/// A chain of CLS-able convs joined only through scale-equivariant
+/// activations (ReLU, PReLU: the catalogue's `.scaleEquivariant`) or directly.
 public struct LayerGroup: Equatable, Sendable {
     /// Node indices, in order.
     public var layers: [Int]
@@ -36,7 +37,7 @@ public enum LayerGroupSearch {
                 var layer = next
                 var value = graph.nodes[current].output
                 var relu = false
-                if graph.nodes[next].op == .relu || graph.nodes[next].op == .prelu {
+                if OpCatalogue.entry(graph.nodes[next].op)?.equalization == .scaleEquivariant {
                     guard region?.contains(next) ?? true, graph.nodes[next].input == value,
                           let after = graph.soleConsumer(of: graph.nodes[next].output, consumers) else { break }
                     relu = true

@@ -36,13 +36,16 @@ public struct Node: Equatable, Sendable {
 }
 
 /// An integer tensor (ONNX int64 / int32 / int16 / int8 / uint8 / bool data,
-/// widened to `Int`): Reshape's target shape, and the like.
+/// widened to `Int`): Reshape's target shape, and the like. `elementType`
+/// keeps the ONNX type code it is written back with (7 = int64, 9 = bool, ...).
 public struct IntTensor: Equatable, Sendable {
     public var shape: [Int]
     public var values: [Int]
-    public init(shape: [Int], values: [Int]) {
+    public var elementType: Int
+    public init(shape: [Int], values: [Int], elementType: Int = 7) {
         self.shape = shape
         self.values = values
+        self.elementType = elementType
     }
 }
 
@@ -186,16 +189,17 @@ public struct Graph: Equatable, Sendable {
         for k in outputs.indices where outputs[k].name == to { outputs[k].name = from }
     }
 
-    /// Removes the nodes that compute nothing — Identity, and inference-mode
-    /// Dropout with a single input and output — so they do not stand between
-    /// a layer and its BN or activation. Returns their names.
+    /// Removes the nodes that compute nothing (the catalogue's `.passThrough`:
+    /// Identity, and inference-mode Dropout with a single input and output)
+    /// so they do not stand between a layer and its BN or activation.
+    /// Returns their names.
     @discardableResult
     public mutating func removePassThroughNodes(region: Set<Int>? = nil) -> [String] {
         var removed: [String] = []
         var i = nodes.count - 1
         while i >= 0 {
             let node = nodes[i]
-            let passThrough = node.op == .identity || (node.op == .dropout && node.inputs.count == 1)
+            let passThrough = OpCatalogue.entry(node.op)?.equalization == .passThrough && node.inputs.count == 1
             if passThrough && node.outputs.count == 1 && params[node.input] == nil && !constants.contains(node.input)
                 && (region?.contains(i) ?? true) {
                 removed.append(node.name)

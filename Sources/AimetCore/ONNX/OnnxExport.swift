@@ -201,11 +201,20 @@ extension Model {
 extension Onnx_TensorProto {
     /// Stores integer values as int64 data, replacing any others.
     mutating func setInts(_ tensor: IntTensor) {
-        dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
+        typealias T = Onnx_TensorProto.DataType
         dims = tensor.shape.map { Int64($0) }
         clearRawData()
         int32Data = []
-        int64Data = tensor.values.map { Int64($0) }
+        int64Data = []
+        switch tensor.elementType {
+        case T.int32.rawValue, T.int16.rawValue, T.int8.rawValue, T.uint16.rawValue, T.uint8.rawValue, T.bool.rawValue:
+            // ONNX keeps these types' values in int32_data.
+            dataType = Int32(tensor.elementType)
+            int32Data = tensor.values.map { Int32(truncatingIfNeeded: $0) }
+        default:
+            dataType = Int32(T.int64.rawValue)
+            int64Data = tensor.values.map { Int64($0) }
+        }
     }
 
     /// Stores float32 values as raw little-endian data, replacing any others.

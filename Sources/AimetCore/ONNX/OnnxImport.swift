@@ -96,6 +96,7 @@ extension Graph {
                               inputs: proto.input, outputs: proto.output, attributes: attributes, source: index))
         }
         try validate()
+        foldConstantNodes()
     }
 }
 
@@ -169,7 +170,7 @@ extension Onnx_TensorProto {
         guard values.count == count else {
             throw AimetError.format("tensor '\(name)' of shape \(dims) has \(values.count) integer values, needs \(count)")
         }
-        return IntTensor(shape: shape, values: values)
+        return IntTensor(shape: shape, values: values, elementType: Int(dataType))
     }
 
     /// The shape and element count of a tensor stored in this file, or why

@@ -110,8 +110,10 @@ public final class QuantSim {
                 symmetric[input.name] = config.activationSymmetric
             }
         }
-        for node in graph.nodes where config.outputQuantized(node.op.onnxType) {
-            for output in node.outputs where !output.isEmpty {
+        // Only float values the run computes from its inputs: not constants, shapes, or integer values.
+        let computed = executor.computedFloatValues
+        for node in graph.nodes where config.outputQuantized(node.op) {
+            for output in node.outputs where computed.contains(output) {
                 quantized.insert(output)
                 symmetric[output] = config.activationSymmetric(node.op.onnxType)
             }

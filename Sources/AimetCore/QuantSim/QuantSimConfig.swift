@@ -42,15 +42,13 @@ public struct QuantSimConfig: Equatable, Sendable {
     /// AIMET's classic default configuration: per-tensor symmetric weights,
     /// asymmetric activations, biases not quantized, Conv/ConvTranspose/Gemm
     /// followed by Relu/Clip and Add followed by Relu quantized once after the
-    /// activation, model inputs quantized. Ops that only move data (Flatten,
-    /// Reshape, Identity, Dropout) get no output quantizer.
+    /// activation, model inputs quantized. Ops that only move data (the
+    /// catalogue's `.dataMovement`: Reshape, Transpose, Slice, Gather, ...) and
+    /// ops producing no float activation get no output quantizer.
     public static let aimetDefault: QuantSimConfig = {
         var config = QuantSimConfig()
         config.supergroups = [["Conv", "Relu"], ["Conv", "Clip"], ["ConvTranspose", "Relu"], ["ConvTranspose", "Clip"],
                               ["Add", "Relu"], ["Gemm", "Relu"], ["Gemm", "Clip"]]
-        for op in ["Flatten", "Reshape", "Identity", "Dropout", "Squeeze", "Unsqueeze", "Pad", "Constant"] {
-            config.opTypes[op] = OpRule(isOutputQuantized: false)
-        }
         return config
     }()
 
@@ -100,8 +98,13 @@ public struct QuantSimConfig: Equatable, Sendable {
 
     // MARK: - Decisions
 
-    /// Whether the output of a node of `op` gets a quantizer (before supergroups).
-    func outputQuantized(_ op: String) -> Bool { opTypes[op]?.isOutputQuantized ?? outputQuantized }
+    /// Whether the output of a node of `op` gets a quantizer (before
+    /// supergroups): as the config's `op_type` says, else the default for
+    /// ops the catalogue quantizes (and for ops it does not know).
+    func outputQuantized(_ op: Op) -> Bool {
+        if let rule = opTypes[op.onnxType]?.isOutputQuantized { return rule }
+        return outputQuantized && (OpCatalogue.entry(op)?.quantization ?? .quantized) == .quantized
+    }
 
     func activationSymmetric(_ op: String) -> Bool { opTypes[op]?.isSymmetric ?? activationSymmetric }
 

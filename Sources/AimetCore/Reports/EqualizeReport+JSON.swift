@@ -12,6 +12,9 @@ extension EqualizeReport {
                 .object([("layer", .string(pair.layer)), ("batchnorm", .string(pair.batchNorm)),
                          ("position", .string(pair.position == .afterLayer ? "after" : "before"))])
             })),
+            ("unfolded_batchnorms", .array(unfolded.map { entry in
+                .object([("batchnorm", .string(entry.name)), ("reason", .string(entry.reason))])
+            })),
             ("relu6_replaced", .strings(relu6Replaced)),
             ("cls_sets", .array(clsSets.map { set in
                 var entry: [(String, JSON)] = [

@@ -99,11 +99,19 @@ public final class Executor: Sendable {
     /// The element type of each graph input, by name.
     public var inputTypes: [String: ElementType] { Dictionary(uniqueKeysWithValues: program.inputs.map { ($0.name, $0.type) }) }
 
-    /// The float32 values a run computes from its inputs (node outputs not
-    /// folded at compile time): the values a hook may see, if the shapes let
-    /// nothing else be computed before the run.
+    /// The float32 values a run computes from its float inputs' data (node
+    /// outputs neither folded at compile time nor computable from shapes
+    /// alone): the values a hook sees on every run.
     public var computedFloatValues: Set<String> {
-        Set(program.exact.steps.map(\.output).filter { program.types[$0] == .float32 }.map { program.names[$0] })
+        var data = Set(program.inputs.filter { $0.type == .float32 }.map(\.id))
+        var result = Set<String>()
+        for step in program.exact.steps {
+            let shapeOnly = step.kernel.shapeOnlyOperands
+            guard step.operands.enumerated().contains(where: { !shapeOnly.contains($0.offset) && data.contains($0.element) }) else { continue }
+            data.insert(step.output)
+            if program.types[step.output] == .float32 { result.insert(program.names[step.output]) }
+        }
+        return result
     }
 
     /// Runs the graph on float32 inputs and returns the outputs as float32

@@ -90,7 +90,11 @@ public struct Value: Hashable, Sendable {
     /// An integer constant of the graph.
     init(_ ints: IntTensor) {
         // IntTensor's shape and values agree by construction.
-        self = (try? Value(int64: ints.values, shape: ints.shape)) ?? Value(type: .int64, shape: [0], slots: [])
+        if ints.elementType == ElementType.bool.onnxCode {
+            self = (try? Value(bool: ints.values.map { $0 != 0 }, shape: ints.shape)) ?? Value(type: .bool, shape: [0], slots: [])
+        } else {
+            self = (try? Value(int64: ints.values, shape: ints.shape)) ?? Value(type: .int64, shape: [0], slots: [])
+        }
     }
 
     public var count: Int { shape.reduce(1, *) }
