@@ -30,7 +30,7 @@ extension OpCatalogue {
             return try c.unary(UnaryKernel(function, type: c.type(0)), "X")
         },
         OpEntry("Where", quantization: .dataMovement) { c in
-            c.step(WhereKernel(type: c.type(1), condition: c.type(0)), [try c.input(0, "condition"), try c.input(1, "X"), try c.input(2, "Y")])
+            c.step(WhereKernel(type: c.type(1)), [try c.input(0, "condition"), try c.input(1, "X"), try c.input(2, "Y")])
         },
         // (A cast to an integer or bool produces no float activation; a float-to-float cast moves data.)
         OpEntry("Cast", quantization: .dataMovement) { c in

@@ -10,7 +10,7 @@ import Glibc
 ///   even), Erf, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Asinh, Acosh, Atanh
 ///   (the C library's float functions), Shrink (`x < -λ ? x + bias : x > λ ? x - bias : 0`);
 /// * float32 in, bool out: IsNaN, IsInf (which infinities it detects);
-/// * bool: Not (a bool tensor stored in the model arrives as int64 0 / 1, see `CompareKernel`).
+/// * bool: Not.
 ///
 /// Negation, square root, reciprocal, the roundings, Exp and Erf (polynomials,
 /// see `exp8` and `erf8`) run 8 lanes at a time; the rest one element at a time.
@@ -37,8 +37,7 @@ final class UnaryKernel: Kernel {
         guard types == [type] else { throw AimetError(.internalError, "operand types \(types), compiled for \(type)") }
         switch function {
         case .not:
-            // (int64: a bool tensor stored in the model, which the importer reads as integers.)
-            guard type != .float32 else { throw AimetError.invalid("Not takes a bool tensor, got \(type)") }
+            guard type == .bool else { throw AimetError.invalid("Not takes a bool tensor, got \(type)") }
             return .bool
         case .neg, .abs, .sign:
             guard type != .bool else { throw AimetError.invalid("the input is bool; the op takes numbers") }
@@ -80,7 +79,6 @@ final class UnaryKernel: Kernel {
             case .neg: for i in 0..<n { yi[i] = 0 &- xi[i] }
             case .abs: for i in 0..<n { yi[i] = xi[i] < 0 ? 0 &- xi[i] : xi[i] }
             case .sign: for i in 0..<n { yi[i] = xi[i].signum() }
-            case .not: for i in 0..<n { y[i] = xi[i] == 0 ? 1 : 0 }
             default: break  // refused by the type rule
             }
             return
