@@ -272,15 +272,17 @@ def test_int64_division_by_zero_refused(tmp_path):
 @pytest.mark.parametrize("op", ["Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"])
 def test_compare_float_and_int(tmp_path, op):
     """Float comparisons with broadcasting (rounded data so that ties occur; a NaN compares false) and int64."""
-    nodes = [helper.make_node(op, ["x", "c"], ["yf"]), helper.make_node("Cast", ["x"], ["xi"], to=I64),
-             helper.make_node(op, ["xi", "ci"], ["yi"])]
+    nodes = [helper.make_node(op, ["x", "c"], ["yf"]), helper.make_node(op, ["c", "x"], ["yr"]),
+             helper.make_node("Round", ["x"], ["x2"]), helper.make_node(op, ["x", "x2"], ["ys"]),
+             helper.make_node("Cast", ["x"], ["xi"], to=I64), helper.make_node(op, ["xi", "ci"], ["yi"])]
     c = np.array([[-1.0], [0.0], [np.nan], [1.0]], np.float32)
-    path = model_file(tmp_path, nodes, [("x", F, ["N", 4, 9])], [("yf", B, None), ("yi", B, None)],
+    path = model_file(tmp_path, nodes, [("x", F, ["N", 4, 9])],
+                      [("yf", B, None), ("yr", B, None), ("ys", B, None), ("yi", B, None)],
                       {"c": c, "ci": np.array([-1, 0, 2, 1, 0, 1, -2, 3, 0], np.int64)}, opset=13)
 
     def feeds(batch):
         rng = rng_for(op, batch)
-        return {"x": np.round(rng.standard_normal((batch, 4, 9)) * 2).astype(np.float32)}
+        return {"x": (np.round(rng.standard_normal((batch, 4, 9)) * 4) / 2).astype(np.float32)}
     check(path, feeds)
 
 

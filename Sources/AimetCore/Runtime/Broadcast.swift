@@ -245,3 +245,47 @@ extension Broadcast {
         }
     }
 }
+
+extension Broadcast {
+    /// `out[i] = f(a[i], b[i])` on one-slot elements (float32, bool) with broadcasting,
+    /// 8 lanes at a time over runs where each operand is contiguous or repeated
+    /// (the comparisons' loops).
+    static func map8(_ a: UnsafePointer<Float>, _ aShape: [Int], _ b: UnsafePointer<Float>, _ bShape: [Int],
+                     _ out: UnsafeMutablePointer<Float>, _ outShape: [Int], workers: Int,
+                     _ f8: (Float8, Float8) -> Float8, _ f: (Float, Float) -> Float) {
+        walk([aShape, bShape], outShape, workers: workers) { o, offsets, steps, count in
+            let pa = a + offsets[0], pb = b + offsets[1], y = out + o
+            let sa = steps[0], sb = steps[1]
+            var i = 0
+            switch (sa, sb) {
+            case (1, 1): while i + 8 <= count { y.store8(f8(pa.load8(i), pb.load8(i)), i); i += 8 }
+            case (1, 0):
+                let v = Float8(repeating: pb[0])
+                while i + 8 <= count { y.store8(f8(pa.load8(i), v), i); i += 8 }
+            case (0, 1):
+                let v = Float8(repeating: pa[0])
+                while i + 8 <= count { y.store8(f8(v, pb.load8(i)), i); i += 8 }
+            default: break
+            }
+            while i < count { y[i] = f(pa[i * sa], pb[i * sb]); i += 1 }
+        }
+    }
+
+    /// `out[i] = f(a[i], b[i], c[i])` on one-slot elements with broadcasting, 8 lanes
+    /// at a time over runs where every operand is contiguous or repeated (Where's loop).
+    static func map8(_ a: UnsafePointer<Float>, _ aShape: [Int], _ b: UnsafePointer<Float>, _ bShape: [Int],
+                     _ c: UnsafePointer<Float>, _ cShape: [Int],
+                     _ out: UnsafeMutablePointer<Float>, _ outShape: [Int], workers: Int,
+                     _ f8: (Float8, Float8, Float8) -> Float8, _ f: (Float, Float, Float) -> Float) {
+        walk([aShape, bShape, cShape], outShape, workers: workers) { o, offsets, steps, count in
+            let pa = a + offsets[0], pb = b + offsets[1], pc = c + offsets[2], y = out + o
+            let sa = steps[0], sb = steps[1], sc = steps[2]
+            @inline(__always) func lanes(_ p: UnsafePointer<Float>, _ s: Int, _ i: Int) -> Float8 {
+                s == 1 ? p.load8(i) : Float8(repeating: p[0])
+            }
+            var i = 0
+            while i + 8 <= count { y.store8(f8(lanes(pa, sa, i), lanes(pb, sb, i), lanes(pc, sc, i)), i); i += 8 }
+            while i < count { y[i] = f(pa[i * sa], pb[i * sb], pc[i * sc]); i += 1 }
+        }
+    }
+}

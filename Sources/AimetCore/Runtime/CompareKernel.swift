@@ -38,9 +38,21 @@ final class CompareKernel: Kernel {
         case (.or, _): Broadcast.map(a, sa, b, sb, out, so, workers: w) { (x: Bool, y: Bool) in x || y }
         case (.xor, _): Broadcast.map(a, sa, b, sb, out, so, workers: w) { (x: Bool, y: Bool) in x != y }
         case (_, .int64): compare(Int64.self, a, sa, b, sb, out, so, w)
-        // Bool operands are Float 0 / 1 in their slots and compare as floats alike.
-        case (_, .float32), (_, .bool): compare(Float.self, a, sa, b, sb, out, so, w)
+        // Bool operands are Float 0 / 1 in their slots and compare as floats alike, 8 lanes at a time.
+        case (.equal, _): Broadcast.map8(a, sa, b, sb, out, so, workers: w, { CompareKernel.bool8($0 .== $1) }, { $0 == $1 ? 1 : 0 })
+        case (.less, _): Broadcast.map8(a, sa, b, sb, out, so, workers: w, { CompareKernel.bool8($0 .< $1) }, { $0 < $1 ? 1 : 0 })
+        case (.lessOrEqual, _):
+            Broadcast.map8(a, sa, b, sb, out, so, workers: w, { CompareKernel.bool8($0 .<= $1) }, { $0 <= $1 ? 1 : 0 })
+        case (.greater, _): Broadcast.map8(a, sa, b, sb, out, so, workers: w, { CompareKernel.bool8($0 .> $1) }, { $0 > $1 ? 1 : 0 })
+        case (.greaterOrEqual, _):
+            Broadcast.map8(a, sa, b, sb, out, so, workers: w, { CompareKernel.bool8($0 .>= $1) }, { $0 >= $1 ? 1 : 0 })
         }
+    }
+
+    /// 1 where the mask is set, else 0 (bool elements in float slots).
+    @inline(__always)
+    private static func bool8(_ mask: SIMDMask<SIMD8<Int32>>) -> Float8 {
+        Float8(repeating: 0).replacing(with: 1, where: mask)
     }
 
     @inline(__always)

@@ -29,10 +29,9 @@ final class WhereKernel: Kernel {
                 (c: Bool, x: Int64, y: Int64) in c ? x : y
             }
         } else {
-            // A float32 or bool element is one slot, copied as it is.
-            Broadcast.map(p[0], s[0], p[1], s[1], p[2], s[2], args.output, args.outputShape, workers: args.workers) {
-                (c: Bool, x: Float, y: Float) in c ? x : y
-            }
+            // A float32 or bool element is one slot, copied as it is; the condition's slots hold 0 or 1.
+            Broadcast.map8(p[0], s[0], p[1], s[1], p[2], s[2], args.output, args.outputShape, workers: args.workers,
+                           { c, x, y in y.replacing(with: x, where: c .!= 0) }, { c, x, y in c != 0 ? x : y })
         }
     }
 }
