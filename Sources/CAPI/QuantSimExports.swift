@@ -68,7 +68,7 @@ public func aimet_quantsim_run(_ sim: OpaquePointer?, _ inputs: UnsafePointer<ai
         let values = try readValues(inputs, numInputs)
         let wanted = try stringArray(capture, numCapture, "capture")
         let results = try withSim(sim) { s in
-            try runCapturing(s.model.graph, wanted) { hook in try s.run(values: values, hook: hook) }
+            try runCapturing(s.model.graph, wanted) { names in try s.run(values: values, capture: names) }
         }
         out.pointee = ResultsHandle(results).opaque
     }

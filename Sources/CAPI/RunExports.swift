@@ -13,36 +13,29 @@ public func aimet_model_run(_ model: OpaquePointer?, _ inputs: UnsafePointer<aim
         let wanted = try stringArray(capture, numCapture, "capture")
         let results = try withModel(model) { h in
             let executor = try h.executor()
-            return try runCapturing(h.model.graph, wanted) { hook in try executor.run(values: values, hook: hook) }
+            return try runCapturing(h.model.graph, wanted) { names in try executor.run(values: values, hook: nil, capture: names) }
         }
         out.pointee = ResultsHandle(results).opaque
     }
 }
 
-/// Runs `run` (an executor or a simulation, given a hook), returning the
-/// graph outputs and then the `capture`d values. With nothing to capture the
-/// hook is nil, so an executor runs its fused plan.
+/// Runs `run` (an executor or a simulation, given the names to capture),
+/// returning the graph outputs and then the `capture`d values, in order.
 func runCapturing(_ graph: Graph, _ capture: [String],
-                  _ run: (((String, inout Tensor) throws -> Void)?) throws -> [String: Value]) throws -> [(String, Value)] {
+                  _ run: (Set<String>) throws -> (outputs: [String: Value], captured: [String: Value])) throws -> [(String, Value)] {
     let known = Set(graph.inputs.map(\.name)).union(graph.nodes.flatMap(\.outputs))
     for name in capture where !known.contains(name) {
         throw AimetError(.unknownName, "cannot capture '\(name)': no input or node output has that name")
     }
-    let wanted = Set(capture)
-    var captured: [String: Tensor] = [:]
-    let outputs = try run(capture.isEmpty ? nil : { name, tensor in
-        if wanted.contains(name) { captured[name] = tensor }
-    })
+    let (outputs, captured) = try run(Set(capture))
     var results: [(String, Value)] = []
     for output in graph.outputs {
-        guard let tensor = outputs[output.name] else { throw AimetError(.internalError, "output '\(output.name)' was not computed") }
-        results.append((output.name, tensor))
+        guard let value = outputs[output.name] else { throw AimetError(.internalError, "output '\(output.name)' was not computed") }
+        results.append((output.name, value))
     }
     for name in capture {
-        guard let tensor = captured[name] else {
-            throw AimetError(.unsupported, "cannot capture '\(name)': the run does not compute it (a constant, or an optional output nothing reads)")
-        }
-        results.append((name, Value(tensor)))
+        guard let value = captured[name] else { throw AimetError(.internalError, "'\(name)' was not captured") }
+        results.append((name, value))
     }
     return results
 }

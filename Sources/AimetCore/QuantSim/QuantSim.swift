@@ -243,21 +243,27 @@ public final class QuantSim {
     /// Runs the simulation (or, while calibrating, the observing pass) on
     /// inputs of the graph's element types.
     public func run(values inputs: [String: Value], hook: ((String, inout Tensor) throws -> Void)? = nil) throws -> [String: Value] {
+        try run(values: inputs, hook: hook, capture: []).outputs
+    }
+
+    /// The same, also returning the values named in `capture` as the simulation computes them.
+    public func run(values inputs: [String: Value], hook: ((String, inout Tensor) throws -> Void)? = nil,
+                    capture: Set<String>) throws -> (outputs: [String: Value], captured: [String: Value]) {
         switch phase {
         case .uncalibrated:
             throw AimetError.invalid("the activation encodings are not computed yet: call compute_encodings (begin_calibration, runs, end_calibration) first")
         case .calibrating:
-            return try executor.run(values: inputs) { name, tensor in
+            return try executor.run(values: inputs, hook: { name, tensor in
                 if self.activations[name] != nil {
                     try tensor.data.withUnsafeBufferPointer { try self.activations[name]!.analyzer.update($0) }
                 }
                 try hook?(name, &tensor)
-            }
+            }, capture: capture)
         case .ready:
-            return try executor.run(values: inputs) { name, tensor in
+            return try executor.run(values: inputs, hook: { name, tensor in
                 if let encoding = self.activations[name]?.encoding { encoding.fakeQuantize(&tensor.data) }
                 try hook?(name, &tensor)
-            }
+            }, capture: capture)
         }
     }
 

@@ -140,6 +140,14 @@ public final class Executor: Sendable {
     /// (`.shapeMismatch`, naming the input or node, expected vs got), and NaN
     /// or infinity in a float input (`.numeric`).
     public func run(values inputs: [String: Value], hook: ((String, inout Tensor) throws -> Void)? = nil) throws -> [String: Value] {
+        try run(values: inputs, hook: hook, capture: []).outputs
+    }
+
+    /// The same, also returning the values named in `capture` (graph inputs,
+    /// node outputs of any element type, constants; float values as the hook
+    /// left them). A name the run does not compute is an error (`.unsupported`).
+    public func run(values inputs: [String: Value], hook: ((String, inout Tensor) throws -> Void)?,
+                    capture: Set<String>) throws -> (outputs: [String: Value], captured: [String: Value]) {
         let declared = program.inputs
         for name in inputs.keys.sorted() where !declared.contains(where: { $0.name == name }) {
             throw AimetError.unknownName("the graph has no input named '\(name)' (its inputs: \(declared.map { "'\($0.name)'" }.joined(separator: ", ")))")
@@ -157,7 +165,9 @@ public final class Executor: Sendable {
             given.append((value.shape, value.type == .float32 ? nil : value))
             arrays.append(value.slots)
         }
-        let exact = hook != nil
+        let exact = hook != nil || !capture.isEmpty
+        let wanted = Set(capture.compactMap { program.ids[$0] })
+        var captured: [Int: [Float]] = [:]
         let plan = exact ? program.exact : program.fused
         let prepared = try prepare(exact: exact, plan: plan, inputs: given)
         let table = prepared.table
@@ -171,7 +181,8 @@ public final class Executor: Sendable {
                     try self.runStaged(schedule, table, inputs: pointers, inputArrays: arrays, workspaces: workspaces)
                 }
             }
-            return try execute(plan, table, arrays, workers: threads, workspaces: workspaces, hook: hook)
+            return try execute(plan, table, arrays, workers: threads, workspaces: workspaces, hook: hook,
+                               capture: wanted, captured: &captured)
         }
         var result: [String: Value] = [:]
         for output in program.outputs {
@@ -185,7 +196,15 @@ public final class Executor: Sendable {
             }
             result[output.name] = Value(type: program.types[output.id], shape: table.shapes[output.id], slots: slots)
         }
-        return result
+        var named: [String: Value] = [:]
+        for name in capture {
+            guard let id = program.ids[name],
+                  let slots = captured[id] ?? table.known[id]?.slots ?? program.constants.first(where: { $0.id == id })?.value.slots else {
+                throw AimetError(.unsupported, "cannot capture '\(name)': the run does not compute it (an optional output nothing reads, or a value of a node it skips)")
+            }
+            named[name] = Value(type: program.types[id], shape: table.shapes[id], slots: slots)
+        }
+        return (result, named)
     }
 
     // MARK: - Inputs
@@ -247,7 +266,8 @@ public final class Executor: Sendable {
 
     /// Runs `plan` over whole tensors of the table's shapes; returns the graph outputs by id.
     private func execute(_ plan: Plan, _ table: ShapeTable, _ inputs: [[Float]], workers: Int, workspaces: [Workspace],
-                         hook: ((String, inout Tensor) throws -> Void)?) throws -> [Int: [Float]] {
+                         hook: ((String, inout Tensor) throws -> Void)?, capture: Set<Int>,
+                         captured: inout [Int: [Float]]) throws -> [Int: [Float]] {
         let shapes = table.shapes
         var values = [[Float]?](repeating: nil, count: program.names.count)
         // Arrays of values that died in the previous run, reused by size: big
@@ -263,6 +283,7 @@ public final class Executor: Sendable {
         for (k, input) in program.inputs.enumerated() {
             values[input.id] = inputs[k]
             if let hook, input.type == .float32 { try watch(input.id, &values, shapes, hook) }
+            if capture.contains(input.id) { captured[input.id] = values[input.id] }
         }
         for (i, step) in plan.steps.enumerated() where !table.isKnown(step) {
             var operands: [[Float]] = []
@@ -300,6 +321,7 @@ public final class Executor: Sendable {
                 owned[step.output] = true
             }
             if let hook, program.types[step.output] == .float32 { try watch(step.output, &values, shapes, hook) }
+            if capture.contains(step.output) { captured[step.output] = values[step.output] }
             for v in plan.releases[i] {
                 if owned[v] && !outputs.contains(v), let array = values[v] { pool[array.count, default: []].append(array) }
                 values[v] = nil
