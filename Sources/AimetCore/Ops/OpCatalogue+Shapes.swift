@@ -119,7 +119,56 @@ extension OpCatalogue {
             let keepsAxis0 = c.constant(1).map { $0.type == .int64 && $0.integers.first == 1 } ?? false
             return c.step(TileKernel(keepsAxis0: keepsAxis0, type: c.type(0)), [try c.input(0, "input"), try c.input(1, "repeats")])
         },
+        OpEntry("Trilu", quantization: .dataMovement) { c in
+            var operands = [try c.input(0, "input")]
+            if let k = c.optional(1) { operands.append(k) }
+            return c.step(TriluKernel(upper: c.node.int("upper", default: 1) != 0, type: c.type(0)), operands)
+        },
+        OpEntry("EyeLike", quantization: .none) { c in
+            var type = c.type(0)
+            if let code = c.node.attributes["dtype"]?.intValue {
+                guard let t = ElementType(onnx: code) else {
+                    throw AimetError.unsupported("\(c.what): dtype \(ElementType.onnxName(code)) is not supported (float32, integers and bool only)")
+                }
+                type = t
+            }
+            return try c.unary(EyeLikeKernel(k: c.node.int("k", default: 0), type: type))
+        },
+        OpEntry("GatherElements", quantization: .dataMovement) { c in
+            c.step(GatherElementsKernel(axis: c.node.int("axis", default: 0), type: c.type(0)),
+                   [try c.input(0, "data"), try c.input(1, "indices")])
+        },
+        OpEntry("GatherND", quantization: .dataMovement) { c in
+            c.step(GatherNDKernel(batchDims: c.node.int("batch_dims", default: 0), type: c.type(0)),
+                   [try c.input(0, "data"), try c.input(1, "indices")])
+        },
+        OpEntry("OneHot", quantization: .none) { c in
+            c.step(OneHotKernel(axis: c.node.int("axis", default: -1), indicesType: c.type(0), valuesType: c.type(2)),
+                   [try c.input(0, "indices"), try c.input(1, "depth"), try c.input(2, "values")])
+        },
+        OpEntry("ScatterElements", quantization: .dataMovement) { c in
+            try scatter(c, .elements(axis: c.node.int("axis", default: 0)))
+        },
+        OpEntry("Scatter", quantization: .dataMovement) { c in
+            try scatter(c, .elements(axis: c.node.int("axis", default: 0)))
+        },
+        OpEntry("ScatterND", quantization: .dataMovement) { c in
+            try scatter(c, .nd)
+        },
     ]
+
+    /// ScatterElements, Scatter and ScatterND: data, indices, updates and the reduction attribute.
+    private static func scatter(_ c: NodeContext, _ kind: ScatterKernel.Kind) throws -> [CompiledStep] {
+        let name = c.string("reduction", default: "none")
+        guard let reduction = ScatterKernel.Reduction(rawValue: name) else {
+            throw AimetError.unsupported("\(c.what): reduction '\(name)' is not supported (none, add, mul, max, min)")
+        }
+        if reduction != .none && c.type(0) == .bool {
+            throw AimetError.unsupported("\(c.what): reduction '\(name)' on bool data is not supported")
+        }
+        return c.step(ScatterKernel(kind, reduction: reduction, type: c.type(0)),
+                      [try c.input(0, "data"), try c.input(1, "indices"), try c.input(2, "updates")])
+    }
 
     /// Squeeze and Unsqueeze: axes from the attribute (opset < 13), else from
     /// input 1, as a plain view when that input is a constant.
