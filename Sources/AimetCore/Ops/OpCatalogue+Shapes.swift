@@ -69,6 +69,7 @@ extension OpCatalogue {
             let starts = try c.input(1, "starts"), ends = try c.input(2, "ends")
             if let s = c.constant(1), let e = c.constant(2), c.optional(3) == nil || c.constant(3) != nil,
                c.optional(4) == nil || c.constant(4) != nil, ([s, e] + [c.constant(3), c.constant(4)].compactMap { $0 }).allSatisfy({ $0.type == .int64 }) {
+                if let steps = c.constant(4)?.integers, steps.contains(0) { throw AimetError.invalid("\(c.what): step 0 in steps \(steps)") }
                 return c.step(SliceKernel(parameters: (s.integers, e.integers, c.constant(3)?.integers, c.constant(4)?.integers),
                                           type: c.type(0)), [data])
             }

@@ -34,14 +34,14 @@ final class OneHotKernel: Kernel {
             throw AimetError.shape("values has shape \(operands[2].shape), expected two elements [off, on]")
         }
         var out = operands[0].shape
-        out.insert(try OneHotKernel.depth(depthValue), at: try Shapes.axis(axis, rank: out.count, allowEnd: true))
+        out.insert(try OneHotKernel.depth(depthValue), at: try Shapes.axis(axis, rank: out.count + 1))
         _ = try Shapes.count(out)
         return out
     }
 
     func run(_ args: KernelArgs) throws {
         let x = args.shapes[0], out = args.outputShape
-        let a = try Shapes.axis(axis, rank: x.count, allowEnd: true)
+        let a = try Shapes.axis(axis, rank: x.count + 1)
         let depth = out[a]
         let outer = Shapes.product(x, 0..<a), inner = Shapes.product(x, a..<x.count)
         let w = valuesType.slots
