@@ -19,6 +19,9 @@ final class EyeLikeKernel: Kernel {
         return shapes[0]
     }
 
+    /// Row i's one sits at column i + k: rows are not independent items.
+    func isBatchSeparable(_ shapes: [[Int]]) -> Bool { false }
+
     func run(_ args: KernelArgs) throws {
         let rows = args.outputShape[0], cols = args.outputShape[1]
         args.output.update(repeating: 0, count: rows * cols * type.slots)

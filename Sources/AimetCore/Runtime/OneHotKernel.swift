@@ -39,6 +39,11 @@ final class OneHotKernel: Kernel {
         return out
     }
 
+    /// Separable unless the new axis comes first (then axis 0 holds the depth).
+    func isBatchSeparable(_ shapes: [[Int]]) -> Bool {
+        (try? Shapes.axis(axis, rank: shapes[0].count + 1)) ?? 0 > 0
+    }
+
     func run(_ args: KernelArgs) throws {
         let x = args.shapes[0], out = args.outputShape
         let a = try Shapes.axis(axis, rank: x.count + 1)

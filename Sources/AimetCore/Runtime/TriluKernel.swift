@@ -25,6 +25,9 @@ final class TriluKernel: Kernel {
         return shapes[0]
     }
 
+    /// A row's mask depends on its row index, so the batch may not be the row axis.
+    func isBatchSeparable(_ shapes: [[Int]]) -> Bool { shapes[0].count > 2 }
+
     func run(_ args: KernelArgs) throws {
         let x = args.shapes[0]
         let rows = x[x.count - 2], cols = x[x.count - 1]
