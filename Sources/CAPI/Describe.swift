@@ -10,6 +10,7 @@ extension Graph {
             case .floats(let v): return .floats(v)
             case .string(let v): return .string(v)
             case .tensor(let t): return .object([("shape", .ints(t.shape)), ("values", .floats(Array(t.data.prefix(16))))])
+            case .typedTensor(let v): return .object([("shape", .ints(v.shape)), ("values", .ints(Array(v.integers.prefix(16))))])
             case .opaque: return .null
             }
         }

@@ -42,6 +42,9 @@ public enum Attribute: Equatable, Sendable {
     case floats([Float])
     case string(String)
     case tensor(Tensor)
+    /// An integer or bool tensor (ConstantOfShape's value, a Constant's
+    /// value): integers widened to int64.
+    case typedTensor(Value)
     /// A kind the library does not interpret (graphs, sparse tensors, ...); kept
     /// only through the source ONNX node.
     case opaque

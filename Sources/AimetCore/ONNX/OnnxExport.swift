@@ -176,6 +176,14 @@ extension Model {
         case .floats(let v): proto.type = .floats; proto.floats = v
         case .string(let v): proto.type = .string; proto.s = Data(v.utf8)
         case .tensor(let t): proto.type = .tensor; proto.t.setFloats(t)
+        case .typedTensor(let v):
+            proto.type = .tensor
+            proto.t.setInts(IntTensor(shape: v.shape, values: v.integers))
+            if v.type == .bool {
+                proto.t.dataType = Int32(Onnx_TensorProto.DataType.bool.rawValue)
+                proto.t.int32Data = v.integers.map { Int32($0) }
+                proto.t.int64Data = []
+            }
         case .opaque: return nil
         }
         return proto

@@ -120,7 +120,13 @@ extension Onnx_AttributeProto {
         case .string: return .string(String(decoding: s, as: UTF8.self))
         case .floats: return .floats(floats)
         case .ints: return .ints(ints.map { Int($0) })
-        case .tensor: return try t.floatTensor().map { .tensor($0) } ?? .opaque
+        case .tensor:
+            if let values = try t.floatTensor() { return .tensor(values) }
+            guard let ints = try t.intTensor() else { return .opaque }
+            if t.dataType == Int32(Onnx_TensorProto.DataType.bool.rawValue) {
+                return .typedTensor(try Value(bool: ints.values.map { $0 != 0 }, shape: ints.shape))
+            }
+            return .typedTensor(Value(ints))
         default:
             // Attributes written without a type (old exporters) still carry one field.
             if type == .undefined {
