@@ -55,10 +55,11 @@ extension Executor {
                     continue
                 }
                 guard count > 0 else { continue }
-                try step.kernel.run(KernelArgs(inputs: step.operands.map { UnsafePointer(try pointer($0)) },
-                                               shapes: step.operands.map { shapes[$0] },
-                                               output: try pointer(step.output), outputShape: outShape,
-                                               workers: workers, workspaces: spaces))
+                let args = KernelArgs(inputs: try step.operands.map { UnsafePointer(try pointer($0)) },
+                                      shapes: step.operands.map { shapes[$0] },
+                                      output: try pointer(step.output), outputShape: outShape,
+                                      workers: workers, workspaces: spaces)
+                try step.named { try step.kernel.run(args) }
             }
         }
 

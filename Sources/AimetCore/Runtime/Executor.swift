@@ -305,8 +305,10 @@ public final class Executor: Sendable {
                 var output = pool[count]?.popLast()
                 try Executor.withPointers(operands) { pointers in
                     func compute(_ base: UnsafeMutablePointer<Float>) throws {
-                        try step.kernel.run(KernelArgs(inputs: pointers, shapes: operandShapes, output: base, outputShape: outShape,
-                                                       workers: workers, workspaces: workspaces))
+                        try step.named {
+                            try step.kernel.run(KernelArgs(inputs: pointers, shapes: operandShapes, output: base, outputShape: outShape,
+                                                           workers: workers, workspaces: workspaces))
+                        }
                     }
                     if output != nil {
                         try output!.withUnsafeMutableBufferPointer { if let base = $0.baseAddress { try compute(base) } }

@@ -9,6 +9,15 @@ struct Step: Sendable {
     let kernel: any Kernel
     let operands: [Int]
     let output: Int
+
+    /// Runs `body`, naming the node in an error it throws (a kernel's run-time refusals).
+    func named<R>(_ body: () throws -> R) throws -> R {
+        do {
+            return try body()
+        } catch let error as AimetError where !error.message.hasPrefix("node '") {
+            throw AimetError(error.kind, "node '\(node)' (\(op)): \(error.message)")
+        }
+    }
 }
 
 /// An ordered list of steps with the lifetimes of their values: after step
