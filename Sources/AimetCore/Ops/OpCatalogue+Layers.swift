@@ -1,4 +1,4 @@
-// Layers with weights: convolutions, Gemm, MatMul.
+// Layers with weights and products: convolutions, Gemm, MatMul, Einsum.
 
 extension OpCatalogue {
     static let layers: [OpEntry] = [
@@ -16,6 +16,12 @@ extension OpCatalogue {
         OpEntry("MatMul") { c in
             c.step(MatMulKernel(constantA: c.constant(0) != nil, constantB: c.constant(1) != nil),
                    [try c.input(0, "A"), try c.input(1, "B")])
+        },
+        OpEntry("Einsum") { c in
+            let operands = c.node.inputs.filter { !$0.isEmpty }
+            let kernel = try EinsumKernel(equation: c.string("equation", default: ""), what: c.what,
+                                          constantA: c.constant(0) != nil, constantB: c.constant(1) != nil, operands: operands.count)
+            return c.step(kernel, operands)
         },
     ]
 
