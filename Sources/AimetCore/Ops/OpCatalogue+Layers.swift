@@ -23,7 +23,55 @@ extension OpCatalogue {
                                           constantA: c.constant(0) != nil, constantB: c.constant(1) != nil, operands: operands.count)
             return c.step(kernel, operands)
         },
+        OpEntry("Attention") { c in try attention(c) },
     ]
+
+    /// The steps of an Attention node: Y, and each of present_key, present_value and
+    /// qk_matmul_output that the graph reads.
+    private static func attention(_ c: NodeContext) throws -> [CompiledStep] {
+        var operands = [try c.input(0, "Q"), try c.input(1, "K"), try c.input(2, "V")]
+        var mask: Int?, past: Int?, nonpad: Int?
+        if let name = c.optional(3) {
+            mask = operands.count
+            operands.append(name)
+        }
+        switch (c.optional(4), c.optional(5)) {
+        case (nil, nil): break
+        case let (key?, value?):
+            past = operands.count
+            operands += [key, value]
+        default: throw AimetError.invalid("\(c.what): past_key and past_value must be given together")
+        }
+        if let name = c.optional(6) {
+            nonpad = operands.count
+            operands.append(name)
+        }
+        let mode = c.node.int("qk_matmul_output_mode", default: 0)
+        guard (0...3).contains(mode) else { throw AimetError.invalid("\(c.what): qk_matmul_output_mode \(mode) is not 0 to 3") }
+        let softcap = c.node.float("softcap", default: 0)
+        let scoresUsed = c.node.outputs.count > 3 && !c.node.outputs[3].isEmpty && c.used.contains(c.node.outputs[3])
+        if scoresUsed && mode == 0 && softcap > 0 {
+            throw AimetError.unsupported("\(c.what): qk_matmul_output_mode 0 with a softcap is not supported (the operator text gives the product before the softcap, the reference implementation the value after it)")
+        }
+        let precision = c.node.int("softmax_precision", default: 1)
+        guard precision == 1 || precision == 11 else {
+            throw AimetError.unsupported("\(c.what): softmax_precision \(precision) is not supported (the executor computes the softmax in float32; float and double are accepted)")
+        }
+        let scale: Float? = c.node.attributes["scale"] == nil ? nil : c.node.float("scale", default: 1)
+        func kernel(_ output: AttentionKernel.Output) -> AttentionKernel {
+            AttentionKernel(output: output, qHeads: c.node.attributes["q_num_heads"].map { _ in c.node.int("q_num_heads", default: 0) },
+                            kvHeads: c.node.attributes["kv_num_heads"].map { _ in c.node.int("kv_num_heads", default: 0) },
+                            scale: scale, softcap: softcap, isCausal: c.node.int("is_causal", default: 0) != 0, scoresMode: mode,
+                            mask: mask, maskIsBool: c.type(3) == .bool, past: past, nonpad: nonpad,
+                            constantMask: c.constant(3) != nil, constantNonpad: c.constant(6) != nil)
+        }
+        var steps = [CompiledStep(kernel: kernel(.y), operands: operands, output: c.node.output)]
+        for (index, output) in [(1, AttentionKernel.Output.presentKey), (2, .presentValue), (3, .scores)]
+        where index < c.node.outputs.count && !c.node.outputs[index].isEmpty && c.used.contains(c.node.outputs[index]) {
+            steps.append(CompiledStep(kernel: kernel(output), operands: operands, output: c.node.outputs[index]))
+        }
+        return steps
+    }
 
     /// A Conv or ConvTranspose: with constant weight and bias, the kernel with the
     /// weights prepared at compile time (and open to the conv fusions); else the
