@@ -304,3 +304,148 @@ def test_einsum_refused(tmp_path, equation, operands, reason):
     message = refusal(tmp_path, [node], [(n, TensorProto.FLOAT, [3, 3]) for n in names], ["Y"],
                       [np.ones((3, 3), np.float32)] * operands, opset=12)
     assert "einsum_x" in message and equation in message and reason in message
+
+
+# --- Attention (opset 23/24) -----------------------------------------------------------------
+
+def make_typed_model(tmp_path, nodes, inputs, outputs, initializers=None, opset=23):
+    """``inputs``: (name, TensorProto type, shape with "N")."""
+    graph = helper.make_graph(
+        nodes, "attention",
+        [helper.make_tensor_value_info(n, dtype, shape) for n, dtype, shape in inputs],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
+        initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in (initializers or {}).items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 10
+    path = str(tmp_path / "attention.onnx")
+    onnx.save(model, path)
+    return path
+
+
+def typed_feeds(inputs, seed=0, masks=None):
+    """make_feeds: float inputs random, bool inputs random with each row keeping one True,
+    int64 inputs from ``masks[name](n)``."""
+    def feeds(n):
+        rng = np.random.default_rng(seed + n)
+        out = {}
+        for name, dtype, shape in inputs:
+            dims = concrete(shape, n)
+            if dtype == TensorProto.BOOL:
+                mask = rng.random(dims) < 0.7
+                mask[..., 0] = True
+                out[name] = mask
+            elif dtype == TensorProto.INT64:
+                out[name] = masks[name](n)
+            else:
+                out[name] = randn(rng, *dims)
+        return out
+    return feeds
+
+
+F, B, I = TensorProto.FLOAT, TensorProto.BOOL, TensorProto.INT64
+
+ATTENTION = [
+    # (id, inputs (name, type, shape), outputs, attributes)
+    ("4d", [("Q", F, ["N", 3, 4, 8]), ("K", F, ["N", 3, 6, 8]), ("V", F, ["N", 3, 6, 8])], ["Y"], {}),
+    ("4d-gqa-causal", [("Q", F, ["N", 6, 5, 8]), ("K", F, ["N", 2, 7, 8]), ("V", F, ["N", 2, 7, 4])], ["Y"], dict(is_causal=1)),
+    ("4d-scale-softcap", [("Q", F, ["N", 2, 4, 8]), ("K", F, ["N", 2, 6, 8]), ("V", F, ["N", 2, 6, 8])], ["Y"],
+     dict(scale=0.3, softcap=1.5)),
+    ("3d", [("Q", F, ["N", 4, 24]), ("K", F, ["N", 6, 24]), ("V", F, ["N", 6, 30])], ["Y"], dict(q_num_heads=3, kv_num_heads=3)),
+    ("3d-mqa-causal", [("Q", F, ["N", 5, 32]), ("K", F, ["N", 5, 8]), ("V", F, ["N", 5, 6])], ["Y"],
+     dict(q_num_heads=4, kv_num_heads=1, is_causal=1)),
+    ("float-mask-4d", [("Q", F, ["N", 2, 4, 8]), ("K", F, ["N", 2, 6, 8]), ("V", F, ["N", 2, 6, 8]), ("M", F, ["N", 1, 4, 6])],
+     ["Y"], {}),
+    ("bool-mask-2d-causal", [("Q", F, ["N", 2, 4, 8]), ("K", F, ["N", 2, 6, 8]), ("V", F, ["N", 2, 6, 8]), ("M", B, [4, 6])],
+     ["Y"], dict(is_causal=1)),
+    ("past-present", [("Q", F, ["N", 4, 3, 8]), ("K", F, ["N", 2, 3, 8]), ("V", F, ["N", 2, 3, 6]), ("", F, None),
+                      ("PK", F, ["N", 2, 5, 8]), ("PV", F, ["N", 2, 5, 6])], ["Y", "present_key", "present_value"], dict(is_causal=1)),
+    ("3d-past-qk-bias", [("Q", F, ["N", 3, 16]), ("K", F, ["N", 3, 16]), ("V", F, ["N", 3, 16]), ("M", F, [3, 7]),
+                         ("PK", F, ["N", 2, 4, 8]), ("PV", F, ["N", 2, 4, 8])],
+     ["Y", "present_key", "present_value", "qk"], dict(q_num_heads=2, kv_num_heads=2, qk_matmul_output_mode=2)),
+    ("qk-mode0", [("Q", F, ["N", 2, 4, 8]), ("K", F, ["N", 2, 6, 8]), ("V", F, ["N", 2, 6, 8])], ["Y", "", "", "qk"], {}),
+    ("qk-mode1-softcap", [("Q", F, ["N", 2, 4, 8]), ("K", F, ["N", 2, 6, 8]), ("V", F, ["N", 2, 6, 8])], ["Y", "", "", "qk"],
+     dict(qk_matmul_output_mode=1, softcap=2.0)),
+    ("qk-mode3-masked-row", [("Q", F, ["N", 2, 3, 8]), ("K", F, ["N", 2, 3, 8]), ("V", F, ["N", 2, 3, 8]), ("M", B, [3, 3])],
+     ["Y", "", "", "qk"], dict(qk_matmul_output_mode=3)),
+    ("large", [("Q", F, ["N", 4, 64, 32]), ("K", F, ["N", 4, 64, 32]), ("V", F, ["N", 4, 64, 32])], ["Y"], dict(is_causal=1)),
+]
+
+
+@pytest.mark.parametrize("inputs,outputs,attrs", [c[1:] for c in ATTENTION], ids=[c[0] for c in ATTENTION])
+def test_attention(tmp_path, inputs, outputs, attrs):
+    names = [name for name, _, _ in inputs]
+    graph_inputs = [i for i in inputs if i[0]]
+    node = helper.make_node("Attention", names, outputs, name="attention", **attrs)
+    path = make_typed_model(tmp_path, [node], graph_inputs, [o for o in outputs if o])
+    make_feeds = typed_feeds(graph_inputs)
+    if "masked-row" in str(outputs) or attrs.get("qk_matmul_output_mode") == 3:
+        # One query row with every key masked: Y and the probabilities are 0 there.
+        def make_feeds(n, base=make_feeds):
+            feeds = base(n)
+            feeds["M"][1, :] = False
+            return feeds
+    check(path, make_feeds, LINEAR)
+
+
+def test_attention_nonpad_kv_seqlen(tmp_path):
+    """Opset 24: keys beyond nonpad_kv_seqlen[b] are padding; causal offsets per batch item."""
+    inputs = [("Q", F, ["N", 2, 2, 8]), ("K", F, ["N", 2, 6, 8]), ("V", F, ["N", 2, 6, 8]), ("L", I, ["N"])]
+    node = helper.make_node("Attention", ["Q", "K", "V", "", "", "", "L"], ["Y"], name="attention", is_causal=1)
+    path = make_typed_model(tmp_path, [node], inputs, ["Y"], opset=24)
+    check(path, typed_feeds(inputs, masks={"L": lambda n: np.array([4, 6, 3][:n], np.int64)}), LINEAR)
+
+
+@pytest.mark.parametrize("mask_type", [F, B], ids=["float", "bool"])
+def test_attention_short_mask(tmp_path, mask_type):
+    """A mask with fewer columns than keys: the missing columns are masked (onnxruntime refuses
+    such a mask; the reference implementation pads it with -inf / False)."""
+    from onnx.reference import ReferenceEvaluator
+    inputs = [("Q", F, ["N", 2, 4, 8]), ("K", F, ["N", 2, 6, 8]), ("V", F, ["N", 2, 6, 8]), ("M", mask_type, ["N", 1, 4, 5])]
+    node = helper.make_node("Attention", ["Q", "K", "V", "M"], ["Y"], name="attention", is_causal=1)
+    path = make_typed_model(tmp_path, [node], inputs, ["Y"])
+    model, reference = aonnx.load(path), ReferenceEvaluator(path)
+    for n in (1, 3):
+        feeds = typed_feeds(inputs)(n)
+        if mask_type == F:
+            feeds["M"] = feeds["M"].clip(-1, 1)
+        expected = reference.run(None, feeds)[0]
+        args = [feeds[k] for k in "QKVM"]
+        exact, _ = aimetcle.run(model, *args, capture=["Q"])
+        for ours in (model(*args), exact):
+            np.testing.assert_allclose(ours, expected, rtol=LINEAR, atol=LINEAR)
+
+
+def test_attention_constant_mask_batch_split(tmp_path):
+    """A constant [B, 1, Lq, T] mask at batch 3: the batch must not be split (the constant would not be)."""
+    rng = rng_for("attention-constant-mask")
+    mask = randn(rng, 3, 1, 4, 6)
+    node = helper.make_node("Attention", ["Q", "K", "V", "M"], ["Y"], name="attention")
+    inputs = [("Q", F, ["N", 2, 4, 8]), ("K", F, ["N", 2, 6, 8]), ("V", F, ["N", 2, 6, 8])]
+    path = make_typed_model(tmp_path, [node], inputs, ["Y"], {"M": mask})
+    check(path, typed_feeds(inputs), LINEAR, batches=(3,))
+
+
+@pytest.mark.parametrize("attrs,outputs,reason", [
+    (dict(softcap=2.0), ["Y", "", "", "qk"], "qk_matmul_output_mode 0 with a softcap"),
+    (dict(softmax_precision=10), ["Y"], "softmax_precision 10"),
+    (dict(q_num_heads=2), ["Y"], "q_num_heads and kv_num_heads"),
+])
+def test_attention_refused(tmp_path, attrs, outputs, reason):
+    three_d = "q_num_heads" in attrs
+    shape = ["N", 4, 16] if three_d else ["N", 2, 4, 8]
+    node = helper.make_node("Attention", ["Q", "K", "V"], outputs, name="attention_x", **attrs)
+    path = make_typed_model(tmp_path, [node], [(n, F, shape) for n in "QKV"], [o for o in outputs if o])
+    x = np.ones(concrete(shape, 1), np.float32)
+    with pytest.raises(aimetcle.AimetError) as error:
+        aonnx.load(path)(x, x, x)
+    assert "attention_x" in str(error.value) and reason in str(error.value)
+
+
+def test_attention_past_without_value_invalid(tmp_path):
+    node = helper.make_node("Attention", ["Q", "K", "V", "", "PK"], ["Y"], name="attention_p")
+    shape = ["N", 2, 4, 8]
+    path = make_typed_model(tmp_path, [node], [(n, F, shape) for n in ["Q", "K", "V", "PK"]], ["Y"])
+    x = np.ones(concrete(shape, 1), np.float32)
+    with pytest.raises(aimetcle.AimetError) as error:
+        aonnx.load(path)(x, x, x, x)
+    assert "attention_p" in str(error.value) and "past_key and past_value" in str(error.value)
