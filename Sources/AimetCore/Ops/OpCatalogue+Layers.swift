@@ -1,4 +1,4 @@
-// Layers with weights and products: convolutions, Gemm, MatMul, Einsum.
+// Layers with weights and products: convolutions, Gemm, MatMul, Einsum, Attention, RotaryEmbedding.
 
 extension OpCatalogue {
     static let layers: [OpEntry] = [
@@ -24,6 +24,15 @@ extension OpCatalogue {
             return c.step(kernel, operands)
         },
         OpEntry("Attention") { c in try attention(c) },
+        OpEntry("RotaryEmbedding") { c in
+            var operands = [try c.input(0, "X"), try c.input(1, "cos_cache"), try c.input(2, "sin_cache")]
+            if let positions = c.optional(3) { operands.append(positions) }
+            let kernel = RotaryEmbeddingKernel(numHeads: c.node.attributes["num_heads"].map { _ in c.node.int("num_heads", default: 0) },
+                                               rotaryDim: c.node.attributes["rotary_embedding_dim"].map { _ in c.node.int("rotary_embedding_dim", default: 0) },
+                                               interleaved: c.node.int("interleaved", default: 0) != 0, hasPositions: operands.count == 4,
+                                               constantCaches: c.constant(1) != nil && c.constant(2) != nil)
+            return c.step(kernel, operands)
+        },
     ]
 
     /// The steps of an Attention node: Y, and each of present_key, present_value and
