@@ -449,3 +449,46 @@ def test_attention_past_without_value_invalid(tmp_path):
     with pytest.raises(aimetcle.AimetError) as error:
         aonnx.load(path)(x, x, x, x)
     assert "attention_p" in str(error.value) and "past_key and past_value" in str(error.value)
+
+
+# --- RotaryEmbedding (opset 23) ----------------------------------------------------------------
+
+ROTARY = [
+    # (id, X shape, attributes, position ids)
+    ("4d-positions", ["N", 2, 5, 8], {}, True),
+    ("4d-interleaved", ["N", 2, 5, 8], dict(interleaved=1), True),
+    ("4d-partial", ["N", 2, 5, 12], dict(rotary_embedding_dim=8), True),
+    ("3d-heads", ["N", 5, 24], dict(num_heads=3), True),
+    ("3d-partial-interleaved", ["N", 5, 24], dict(num_heads=2, rotary_embedding_dim=6, interleaved=1), True),
+    ("4d-no-positions", ["N", 2, 5, 8], {}, False),
+]
+
+
+@pytest.mark.parametrize("x_shape,attrs,positions", [c[1:] for c in ROTARY], ids=[c[0] for c in ROTARY])
+def test_rotary_embedding(tmp_path, x_shape, attrs, positions):
+    heads = attrs.get("num_heads")
+    head = x_shape[3] if len(x_shape) == 4 else x_shape[2] // heads
+    half = attrs.get("rotary_embedding_dim", head) // 2
+    seq = x_shape[2] if len(x_shape) == 4 else x_shape[1]
+    node_inputs = ["X", "cos", "sin"] + (["P"] if positions else [])
+    node = helper.make_node("RotaryEmbedding", node_inputs, ["Y"], name="rope", **attrs)
+    if positions:
+        angles = np.arange(16)[:, None] * (0.5 ** np.arange(half))[None, :]
+        inits = {"cos": np.cos(angles).astype(np.float32), "sin": np.sin(angles).astype(np.float32)}
+        inputs = [("X", F, x_shape), ("P", I, ["N", seq])]
+        feeds = typed_feeds(inputs, masks={"P": lambda n: np.random.default_rng(n).integers(0, 16, (n, seq))})
+    else:
+        inits = {}
+        inputs = [("X", F, x_shape), ("cos", F, ["N", seq, half]), ("sin", F, ["N", seq, half])]
+        feeds = typed_feeds(inputs)
+    path = make_typed_model(tmp_path, [node], inputs, ["Y"], inits)
+    check(path, feeds, LINEAR)
+
+
+def test_rotary_position_out_of_range(tmp_path):
+    node = helper.make_node("RotaryEmbedding", ["X", "cos", "sin", "P"], ["Y"], name="rope_x")
+    cache = np.ones((4, 4), np.float32)
+    path = make_typed_model(tmp_path, [node], [("X", F, ["N", 1, 2, 8]), ("P", I, ["N", 2])], ["Y"], {"cos": cache, "sin": cache})
+    with pytest.raises(aimetcle.AimetError) as error:
+        aonnx.load(path)(np.ones((1, 1, 2, 8), np.float32), np.array([[0, 4]], np.int64))
+    assert "rope_x" in str(error.value) and "outside the cos/sin cache" in str(error.value)

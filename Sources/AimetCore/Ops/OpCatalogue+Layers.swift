@@ -27,7 +27,7 @@ extension OpCatalogue {
         OpEntry("RotaryEmbedding") { c in
             var operands = [try c.input(0, "X"), try c.input(1, "cos_cache"), try c.input(2, "sin_cache")]
             if let positions = c.optional(3) { operands.append(positions) }
-            let kernel = RotaryEmbeddingKernel(numHeads: c.node.attributes["num_heads"].map { _ in c.node.int("num_heads", default: 0) },
+            let kernel = RotaryEmbeddingKernel(what: c.what, numHeads: c.node.attributes["num_heads"].map { _ in c.node.int("num_heads", default: 0) },
                                                rotaryDim: c.node.attributes["rotary_embedding_dim"].map { _ in c.node.int("rotary_embedding_dim", default: 0) },
                                                interleaved: c.node.int("interleaved", default: 0) != 0, hasPositions: operands.count == 4,
                                                constantCaches: c.constant(1) != nil && c.constant(2) != nil)

@@ -16,8 +16,11 @@ final class RotaryEmbeddingKernel: Kernel {
     let hasPositions: Bool
     /// Whether the caches are constants (for the batch split).
     let constantCaches: Bool
+    /// "node 'n' (RotaryEmbedding)", for the errors of a run.
+    let what: String
 
-    init(numHeads: Int?, rotaryDim: Int?, interleaved: Bool, hasPositions: Bool, constantCaches: Bool) {
+    init(what: String, numHeads: Int?, rotaryDim: Int?, interleaved: Bool, hasPositions: Bool, constantCaches: Bool) {
+        self.what = what
         self.numHeads = numHeads
         self.rotaryDim = rotaryDim
         self.interleaved = interleaved
@@ -89,7 +92,7 @@ final class RotaryEmbeddingKernel: Kernel {
             for i in rows.indices {
                 let p = positions[i]
                 guard p >= 0, p < Int64(limit) else {
-                    throw AimetError.shape("position id \(p) at index \(i) is outside the cos/sin cache of \(limit) positions")
+                    throw AimetError.shape("\(what): position id \(p) at index \(i) is outside the cos/sin cache of \(limit) positions")
                 }
                 rows[i] = Int(p)
             }
