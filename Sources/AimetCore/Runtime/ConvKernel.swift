@@ -1,7 +1,7 @@
 import Synchronization
 
-/// ONNX Conv, 1-D and 2-D (inputs `x [N, C, (H,) W]`, weight `[M, C/group, (kH,) kW]`,
-/// optional bias `[M]`), with an optional fused epilogue:
+/// ONNX Conv over 1, 2 or more spatial axes (inputs `x [N, C, (D, H,) W]`, weight
+/// `[M, C/group, (kD, kH,) kW]`, optional bias `[M]`), with an optional fused epilogue:
 ///
 ///     y[n, o] = act( Σ_{c, ky, kx} W[o, c, ky, kx] · x[n, g·C/group + c, window] + b[o]  (+ residual[n, o]) )
 ///
@@ -23,6 +23,9 @@ import Synchronization
 ///   (< 256 pixels) several images share one GEMM: their columns sit side by
 ///   side, and the result is scattered back per image. With fewer work items
 ///   than workers (a single image), the output channels are shared out too.
+/// - 3 or more spatial axes: per image and group, the N-D im2col
+///   (`Im2col.packVolume`) of the whole output and one `sgemm`, images shared
+///   out over the workers.
 final class ConvKernel: Kernel {
     let nodeName: String
     let window: WindowAttributes
@@ -40,12 +43,14 @@ final class ConvKernel: Kernel {
 
     /// Depthwise: one input channel per group.
     var isDepthwise: Bool { inPerGroup == 1 && groups > 1 }
+    /// 3 or more spatial axes: the `VolumeGeometry` path.
+    var isVolume: Bool { window.rank > 2 }
 
     init(node: Node, weight: Tensor, bias: Tensor?, batchNorm: BatchNormKernel? = nil,
          activation: Activation = .none, residual: Bool = false) throws {
         let what = "node '\(node.name)' (Conv)"
-        guard weight.rank == 3 || weight.rank == 4 else {
-            throw AimetError.unsupported("\(what): weight of rank \(weight.rank); the executor runs 1-D and 2-D convs (weight rank 3 or 4)")
+        guard weight.rank >= 3 else {
+            throw AimetError.invalid("\(what): weight of rank \(weight.rank); a conv weight is [M, C/group, kernel...] (rank 3 or more)")
         }
         let groups = node.int("group", default: 1)
         let m = weight.shape[0]
@@ -55,7 +60,7 @@ final class ConvKernel: Kernel {
         if let bias, bias.count != m {
             throw AimetError.shape("\(what): bias has \(bias.count) values for \(m) output channels")
         }
-        window = try WindowAttributes(node: node, kernel: Array(weight.shape.dropFirst(2)), rank: weight.rank - 2)
+        window = try WindowAttributes(node: node, kernel: Array(weight.shape.dropFirst(2)), rank: weight.rank - 2, volumes: true)
         nodeName = node.name
         outChannels = m
         inPerGroup = weight.shape[1]
@@ -95,15 +100,26 @@ final class ConvKernel: Kernel {
     func outputShape(_ shapes: [[Int]]) throws -> [Int] {
         let x = shapes[0]
         guard x.count == window.rank + 2 else {
-            throw AimetError.shape("input of shape \(x) has rank \(x.count), expected \(window.rank + 2) ([N, C, \(window.rank == 1 ? "L" : "H, W")])")
+            throw AimetError.shape("input of shape \(x) has rank \(x.count), expected \(window.rank + 2) ([N, C, spatial axes])")
         }
         guard x[1] == inPerGroup * groups else {
             throw AimetError.shape("input has \(x[1]) channels, the weight expects \(inPerGroup * groups) (shape \(x))")
         }
-        let g = try window.geometry(input: Array(x.dropFirst(2)))
-        let k = inPerGroup * g.kernelCount
-        guard k < BLAS.maxDimension, g.outCount < BLAS.maxDimension else { throw AimetError.shape("input \(x) is too large") }
-        let out = convShape(x, g)
+        let out: [Int]
+        if isVolume {
+            let v = try window.volume(input: Array(x.dropFirst(2)))
+            let (k, kOverflow) = inPerGroup.multipliedReportingOverflow(by: v.kernelCount)
+            let columns = try Shapes.count([k, v.output.reduce(1, *)])
+            guard !kOverflow, k < BLAS.maxDimension, columns < 1 << 40, v.outCount < BLAS.maxDimension else {
+                throw AimetError.shape("input \(x) is too large")
+            }
+            out = [x[0], outChannels] + v.output
+        } else {
+            let g = try window.geometry(input: Array(x.dropFirst(2)))
+            let k = inPerGroup * g.kernelCount
+            guard k < BLAS.maxDimension, g.outCount < BLAS.maxDimension else { throw AimetError.shape("input \(x) is too large") }
+            out = convShape(x, g)
+        }
         // The fused Add broadcasts both ways: its other operand may be the larger one.
         return residual ? try Shapes.broadcast(out, shapes[1]) : out
     }
@@ -114,15 +130,24 @@ final class ConvKernel: Kernel {
     }
 
     func run(_ args: KernelArgs) throws {
-        let xShape = args.shapes[0]
-        let g = try window.geometry(input: Array(xShape.dropFirst(2)))
-        let convShape = convShape(xShape, g), n = xShape[0]
+        let xShape = args.shapes[0], n = xShape[0]
+        let convShape: [Int]
+        let convolve: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Activation, UnsafePointer<Float>?, Int, [Workspace]) -> Void
+        if isVolume {
+            let v = try window.volume(input: Array(xShape.dropFirst(2)))
+            convShape = [n, outChannels] + v.output
+            convolve = { x, n, y, act, residual, workers, workspaces in self.runVolume(x, v, n, y, act, residual, workers, workspaces) }
+        } else {
+            let g = try window.geometry(input: Array(xShape.dropFirst(2)))
+            convShape = self.convShape(xShape, g)
+            convolve = { x, n, y, act, residual, workers, workspaces in self.convolve(x, g, n, y, act, residual, workers, workspaces) }
+        }
         // A residual of the output's own shape goes into the epilogue. Any other
         // broadcast is added afterwards, the conv writing into the output when it
         // has the output's shape, else into a buffer of its own.
         let fuses = !residual || (args.shapes[1] == args.outputShape && convShape == args.outputShape)
         if fuses {
-            convolve(args.inputs[0], g, n, args.output, activation, residual ? args.inputs[1] : nil, args.workers, args.workspaces)
+            convolve(args.inputs[0], n, args.output, activation, residual ? args.inputs[1] : nil, args.workers, args.workspaces)
             return
         }
         func addResidual(_ conv: UnsafePointer<Float>) {
@@ -130,11 +155,11 @@ final class ConvKernel: Kernel {
                                  workers: args.workers)
         }
         if convShape == args.outputShape {
-            convolve(args.inputs[0], g, n, args.output, .none, nil, args.workers, args.workspaces)
+            convolve(args.inputs[0], n, args.output, .none, nil, args.workers, args.workspaces)
             addResidual(args.output)
         } else {
             let conv = [Float](unsafeUninitializedCapacity: convShape.reduce(1, *)) { buffer, initialized in
-                if let base = buffer.baseAddress { convolve(args.inputs[0], g, n, base, .none, nil, args.workers, args.workspaces) }
+                if let base = buffer.baseAddress { convolve(args.inputs[0], n, base, .none, nil, args.workers, args.workspaces) }
                 initialized = buffer.count
             }
             conv.withUnsafeBufferPointer { if let base = $0.baseAddress { addResidual(base) } }
@@ -262,6 +287,30 @@ final class ConvKernel: Kernel {
                                           residual: residual.map { $0 + offset })
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// 3 or more spatial axes: per image and group, the columns of the whole
+    /// output (`Im2col.packVolume`), one `sgemm` `Y_g = W_g × cols`, then the epilogue.
+    private func runVolume(_ x: UnsafePointer<Float>, _ v: VolumeGeometry, _ n: Int, _ y: UnsafeMutablePointer<Float>,
+                           _ act: Activation, _ residual: UnsafePointer<Float>?, _ workers: Int, _ workspaces: [Workspace]) {
+        let m = outChannels, mg = m / groups, c = inPerGroup * groups
+        let k = inPerGroup * v.kernelCount, ohw = v.outCount, hw = v.inCount
+        weights.withUnsafeBufferPointer { wb in
+            let w = wb.baseAddress!
+            Parallel.forEach(n * groups, workers: workers) { items, worker in
+                let cols = workspaces[worker].floats(k * ohw)
+                for item in items {
+                    let image = item / groups, grp = item % groups
+                    Im2col.packVolume(x + (image * c + grp * inPerGroup) * hw, channels: inPerGroup, v, into: cols)
+                    let yg = y + (image * m + grp * mg) * ohw
+                    BLAS.sgemm(m: mg, n: ohw, k: k, a: w + grp * mg * k, lda: k, b: cols, ldb: ohw, c: yg, ldc: ohw)
+                    for o in 0..<mg {
+                        let offset = (image * m + grp * mg + o) * ohw
+                        act.apply(y + offset, ohw, bias: bias[grp * mg + o], residual: residual.map { $0 + offset })
                     }
                 }
             }

@@ -1,12 +1,13 @@
-/// ONNX ConvTranspose, 1-D and 2-D (inputs `x [N, C, (H,) W]`, weight
-/// `[C, M/group, (kH,) kW]`, optional bias `[M]`):
+/// ONNX ConvTranspose over 1, 2 or more spatial axes (inputs `x [N, C, (D, H,) W]`,
+/// weight `[C, M/group, (kD, kH,) kW]`, optional bias `[M]`):
 ///
 ///     y[n, g·M/group + o, iy·sH − padTop + ky·dH, ix·sW − padLeft + kx·dW] += x[n, g·C/group + i, iy, ix] · W[g·C/group + i, o, ky, kx]
 ///
 /// plus the bias. Output size `stride·(in − 1) + output_padding + (k − 1)·d + 1 − pads`,
 /// or `output_shape` with the padding derived from it (see `WindowAttributes`).
 /// Per image and group one `sgemm` `cols[M/group·kH·kW, H·W] = W_gᵀ · x_g`,
-/// then col2im adds the columns into the output planes.
+/// then col2im adds the columns into the output planes (`Im2col.unpackAddVolume`
+/// for 3 or more spatial axes).
 final class ConvTransposeKernel: Kernel {
     let window: WindowAttributes
     let weights: [Float]
@@ -19,8 +20,8 @@ final class ConvTransposeKernel: Kernel {
 
     init(node: Node, weight: Tensor, bias: Tensor?) throws {
         let what = "node '\(node.name)' (ConvTranspose)"
-        guard weight.rank == 3 || weight.rank == 4 else {
-            throw AimetError.unsupported("\(what): weight of rank \(weight.rank); the executor runs 1-D and 2-D transposed convs")
+        guard weight.rank >= 3 else {
+            throw AimetError.invalid("\(what): weight of rank \(weight.rank); a transposed conv weight is [C, M/group, kernel...] (rank 3 or more)")
         }
         let groups = node.int("group", default: 1)
         let c = weight.shape[0]
@@ -28,7 +29,7 @@ final class ConvTransposeKernel: Kernel {
             throw AimetError.invalid("\(what): \(c) input channels do not split into group = \(groups)")
         }
         let rank = weight.rank - 2
-        window = try WindowAttributes(node: node, kernel: Array(weight.shape.dropFirst(2)), rank: rank)
+        window = try WindowAttributes(node: node, kernel: Array(weight.shape.dropFirst(2)), rank: rank, volumes: true)
         let m = weight.shape[1] * groups
         if let bias, bias.count != m {
             throw AimetError.shape("\(what): bias has \(bias.count) values for \(m) output channels")
@@ -60,6 +61,10 @@ final class ConvTransposeKernel: Kernel {
         try window.transposedGeometry(input: Array(x.dropFirst(2)), outputPadding: outputPadding, outputShape: outputShapeAttribute)
     }
 
+    private func volume(_ x: [Int]) throws -> VolumeGeometry {
+        try window.transposedVolume(input: Array(x.dropFirst(2)), outputPadding: outputPadding, outputShape: outputShapeAttribute)
+    }
+
     func outputShape(_ shapes: [[Int]]) throws -> [Int] {
         let x = shapes[0]
         guard x.count == window.rank + 2 else {
@@ -68,19 +73,38 @@ final class ConvTransposeKernel: Kernel {
         guard x[1] == inChannels else {
             throw AimetError.shape("input has \(x[1]) channels, the weight expects \(inChannels) (shape \(x))")
         }
+        let m = outPerGroup * groups
+        if window.rank > 2 {
+            let v = try volume(x)
+            let (rows, overflow) = outPerGroup.multipliedReportingOverflow(by: v.kernelCount)
+            let out = [x[0], m] + v.input
+            _ = try Shapes.count(out)
+            guard !overflow, rows < BLAS.maxDimension, v.outCount < BLAS.maxDimension, try Shapes.count([rows, v.outCount]) < 1 << 40 else {
+                throw AimetError.shape("input \(x) is too large")
+            }
+            return out
+        }
         let g = try geometry(x)
         guard outPerGroup * g.kernelCount < BLAS.maxDimension, g.outCount < BLAS.maxDimension else {
             throw AimetError.shape("input \(x) is too large")
         }
-        let m = outPerGroup * groups
         return window.rank == 1 ? [x[0], m, g.inW] : [x[0], m, g.inH, g.inW]
     }
 
     func run(_ args: KernelArgs) throws {
         let xShape = args.shapes[0]
-        let g = try geometry(xShape)
+        let hw: Int, ohw: Int, kernelCount: Int, unpackAdd: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>) -> Void
+        if window.rank > 2 {
+            let v = try volume(xShape)
+            (hw, ohw, kernelCount) = (v.outCount, v.inCount, v.kernelCount)
+            unpackAdd = { cols, channels, y in Im2col.unpackAddVolume(cols, channels: channels, v, into: y) }
+        } else {
+            let g = try geometry(xShape)
+            (hw, ohw, kernelCount) = (g.outCount, g.inCount, g.kernelCount)
+            unpackAdd = { cols, channels, y in Im2col.unpackAdd(cols, rowStride: g.outCount, channels: channels, g, into: y) }
+        }
         let n = xShape[0], cg = inChannels / groups, mg = outPerGroup, m = mg * groups
-        let hw = g.outCount, ohw = g.inCount, rows = mg * g.kernelCount
+        let rows = mg * kernelCount
         let x = args.inputs[0], y = args.output
         weights.withUnsafeBufferPointer { wb in
             let w = wb.baseAddress!
@@ -92,7 +116,7 @@ final class ConvTransposeKernel: Kernel {
                         let xg = x + (image * inChannels + grp * cg) * hw
                         BLAS.sgemm(transA: true, m: rows, n: hw, k: cg, a: w + grp * cg * rows, lda: rows,
                                    b: xg, ldb: hw, c: cols, ldc: hw)
-                        Im2col.unpackAdd(cols, rowStride: hw, channels: mg, g, into: y + (image * m + grp * mg) * ohw)
+                        unpackAdd(cols, mg, y + (image * m + grp * mg) * ohw)
                     }
                 }
             }

@@ -8,8 +8,13 @@ final class GemmKernel: Kernel {
     let transA: Bool
     let transB: Bool
     let hasC: Bool
+    /// Whether B and C are constants (the batch split needs what all rows share to be constant).
+    let constantB: Bool
+    let constantC: Bool
 
-    init(node: Node) {
+    init(node: Node, constantB: Bool = true, constantC: Bool = true) {
+        self.constantB = constantB
+        self.constantC = constantC
         alpha = node.float("alpha", default: 1)
         beta = node.float("beta", default: 1)
         transA = node.int("transA", default: 0) != 0
@@ -32,8 +37,15 @@ final class GemmKernel: Kernel {
         return [m, n]
     }
 
+    /// Row i of Y reads row i of A (when not transposed), all of B, and row i of
+    /// C or all of it (broadcast over rows). What every row reads must be a
+    /// constant (a computed B would be split with the batch); a C with a row
+    /// per output row splits with the batch only when it is computed (a constant is not split).
     func isBatchSeparable(_ shapes: [[Int]]) -> Bool {
-        !transA && !(hasC && shapes[2].count == 2 && shapes[2][0] != 1)
+        guard !transA, constantB else { return false }
+        guard hasC else { return true }
+        let perRow = shapes[2].count == 2 && shapes[2][0] != 1
+        return perRow ? !constantC : constantC
     }
 
     func run(_ args: KernelArgs) throws {

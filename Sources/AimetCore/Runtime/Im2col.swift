@@ -92,3 +92,30 @@ enum Im2col {
         }
     }
 }
+
+extension Im2col {
+    /// `pack` over any number of spatial axes: fills `cols` (rows
+    /// `channels·kernelCount`, one column per output position, row stride
+    /// `g.outCount`) from the `channels` planes of `x` (`g.inCount` each).
+    static func packVolume(_ x: UnsafePointer<Float>, channels: Int, _ g: VolumeGeometry, into cols: UnsafeMutablePointer<Float>) {
+        let outLast = g.output[g.output.count - 1], s = g.strides[g.strides.count - 1]
+        g.forEachRow(channels: channels) { column, source, kLast in
+            let out = cols + column
+            guard let source else { out.update(repeating: 0, count: outLast); return }
+            let valid = g.validLast(kLast), offset = source + g.lastOffset(kLast)
+            out.update(repeating: 0, count: outLast)
+            for o in valid { out[o] = x[offset + o * s] }
+        }
+    }
+
+    /// The adjoint of `packVolume`: adds every column entry into the input
+    /// position it was read from (`y`: `channels` planes of `g.inCount`, initialized).
+    static func unpackAddVolume(_ cols: UnsafePointer<Float>, channels: Int, _ g: VolumeGeometry, into y: UnsafeMutablePointer<Float>) {
+        let s = g.strides[g.strides.count - 1]
+        g.forEachRow(channels: channels) { column, source, kLast in
+            guard let source else { return }
+            let offset = source + g.lastOffset(kLast), src = cols + column
+            for o in g.validLast(kLast) { y[offset + o * s] += src[o] }
+        }
+    }
+}

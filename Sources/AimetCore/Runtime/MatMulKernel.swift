@@ -1,8 +1,18 @@
 /// ONNX MatMul (numpy `matmul`): `Y[..., M, N] = A[..., M, K] · B[..., K, N]`,
 /// batch axes broadcast; a 1-D A is a row `[1, K]` and a 1-D B a column
 /// `[K, 1]`, the added axis dropped from the result. With a 2-D B the batch
-/// axes of A fold into M (one `sgemm`); otherwise one `sgemm` per batch item.
+/// axes of A fold into M (one `sgemm`); otherwise one `sgemm` per batch item,
+/// the items shared out over the workers.
 final class MatMulKernel: Kernel {
+    /// Whether A and B are constants (the batch split needs what all items share to be constant).
+    let constantA: Bool
+    let constantB: Bool
+
+    init(constantA: Bool = false, constantB: Bool = true) {
+        self.constantA = constantA
+        self.constantB = constantB
+    }
+
     func outputShape(_ shapes: [[Int]]) throws -> [Int] {
         let (a, b) = (shapes[0], shapes[1])
         guard !a.isEmpty, !b.isEmpty else { throw AimetError.shape("MatMul of a scalar (\(a) × \(b))") }
@@ -14,6 +24,18 @@ final class MatMulKernel: Kernel {
         if a.count > 1 { batch.append(m) }
         if b.count > 1 { batch.append(n) }
         return batch
+    }
+
+    /// Item i of the output's axis 0 reads item i of an operand whose axis 0 is
+    /// the output's axis 0 (A with batch axes or as the rows of a 2-D product;
+    /// B with batch axes); every item reads all of the other operand, which
+    /// must then be a constant (a computed one would be split with the batch).
+    func isBatchSeparable(_ shapes: [[Int]]) -> Bool {
+        let (a, b) = (shapes[0], shapes[1])
+        guard let out = try? outputShape(shapes), !out.isEmpty else { return false }
+        let aSplits = a.count >= 2 && a.count - (b.count == 1 ? 1 : 0) == out.count
+        let bSplits = b.count >= 3 && b.count - (a.count == 1 ? 1 : 0) == out.count
+        return (aSplits || constantA) && (bSplits || constantB)
     }
 
     func run(_ args: KernelArgs) throws {

@@ -1,7 +1,8 @@
 /// The sliding-window attributes of a Conv, ConvTranspose, MaxPool or
 /// AveragePool node (ONNX `kernel_shape`, `strides`, `dilations`, `pads`,
-/// `auto_pad`, `ceil_mode`), for 1 or 2 spatial axes, checked once at compile
-/// time; `geometry(...)` resolves them for an input size.
+/// `auto_pad`, `ceil_mode`), for 1 or 2 spatial axes (any number for the convs,
+/// which run 3-D and higher windows through `VolumeGeometry`), checked once at
+/// compile time; `geometry(...)` / `volume(...)` resolve them for an input size.
 struct WindowAttributes: Sendable {
     enum AutoPad: Sendable { case notSet, valid, sameUpper, sameLower }
 
@@ -15,9 +16,10 @@ struct WindowAttributes: Sendable {
     let ceilMode: Bool
 
     /// Reads and checks the attributes; `kernel` comes from `kernel_shape` or the weight.
-    init(node: Node, kernel: [Int], rank: Int) throws {
+    /// `volumes` admits 3 or more spatial axes (for kernels that resolve them with `volume`).
+    init(node: Node, kernel: [Int], rank: Int, volumes: Bool = false) throws {
         let what = "node '\(node.name)' (\(node.op))"
-        guard rank == 1 || rank == 2 else {
+        guard rank == 1 || rank == 2 || (volumes && rank >= 3) else {
             throw AimetError.unsupported("\(what): \(rank)-D windows are not supported (the executor runs 1-D and 2-D)")
         }
         func read(_ key: String, count: Int, default value: Int) throws -> [Int] {
@@ -66,6 +68,18 @@ struct WindowAttributes: Sendable {
     /// split evenly, the odd one at the end (SAME_UPPER) or the beginning (SAME_LOWER);
     /// VALID: no padding.
     func geometry(input: [Int]) throws -> ConvGeometry {
+        let (outs, begins, ends) = try axes(input: input)
+        return make(inSize: input, outSize: outs, begins: begins, ends: ends)
+    }
+
+    /// `geometry(input:)` over any number of spatial axes.
+    func volume(input: [Int]) throws -> VolumeGeometry {
+        let (outs, begins, _) = try axes(input: input)
+        return VolumeGeometry(input: input, output: outs, kernel: kernel, strides: strides, dilations: dilations, begins: begins)
+    }
+
+    /// Per spatial axis: output size, padding at the beginning and at the end.
+    private func axes(input: [Int]) throws -> (outs: [Int], begins: [Int], ends: [Int]) {
         var outs = [Int](), begins = [Int](), ends = [Int]()
         for axis in 0..<rank {
             let n = input[axis], s = strides[axis], e = extent(axis)
@@ -89,7 +103,7 @@ struct WindowAttributes: Sendable {
             guard out >= 1 else { throw AimetError.shape("spatial size \(n) gives an empty output") }
             outs.append(out); begins.append(begin); ends.append(end)
         }
-        return make(inSize: input, outSize: outs, begins: begins, ends: ends)
+        return (outs, begins, ends)
     }
 
     /// The geometry of a transposed conv over an input of spatial size `input`
@@ -97,9 +111,24 @@ struct WindowAttributes: Sendable {
     /// `out = stride·(in − 1) + output_padding + extent − pad_begin − pad_end`;
     /// with `output_shape` the padding follows from it,
     /// `total = stride·(in − 1) + output_padding + extent − output_shape`, split as
-    /// `begin = total/2` (SAME_UPPER) or `begin = total − total/2` (otherwise);
-    /// SAME without `output_shape`: `output_shape = in·stride`.
+    /// `begin = ⌊total/2⌋` (SAME_UPPER) or `begin = total − ⌊total/2⌋` (otherwise);
+    /// SAME without `output_shape`: `output_shape = in·stride`. A negative total
+    /// (an `output_shape` beyond the largest output) is negative padding: output
+    /// positions no window reaches, which hold the bias alone.
     func transposedGeometry(input: [Int], outputPadding: [Int], outputShape: [Int]?) throws -> ConvGeometry {
+        let (outs, begins, ends) = try transposedAxes(input: input, outputPadding: outputPadding, outputShape: outputShape)
+        // Swap: the geometry's input is the big map (the transposed conv's output).
+        return make(inSize: outs, outSize: input, begins: begins, ends: ends)
+    }
+
+    /// `transposedGeometry` over any number of spatial axes (the same swap of roles).
+    func transposedVolume(input: [Int], outputPadding: [Int], outputShape: [Int]?) throws -> VolumeGeometry {
+        let (outs, begins, _) = try transposedAxes(input: input, outputPadding: outputPadding, outputShape: outputShape)
+        return VolumeGeometry(input: outs, output: input, kernel: kernel, strides: strides, dilations: dilations, begins: begins)
+    }
+
+    /// Per spatial axis of a transposed conv: its output size, padding at the beginning and at the end.
+    private func transposedAxes(input: [Int], outputPadding: [Int], outputShape: [Int]?) throws -> (outs: [Int], begins: [Int], ends: [Int]) {
         var outs = [Int](), begins = [Int](), ends = [Int]()
         for axis in 0..<rank {
             let n = input[axis], s = strides[axis], e = extent(axis), op = outputPadding[axis]
@@ -110,18 +139,16 @@ struct WindowAttributes: Sendable {
             if autoPad == .valid && target == nil { begin = 0; end = 0 }
             if let target {
                 let total = full - target
-                guard total >= 0 else {
-                    throw AimetError.shape("output_shape \(target) is larger than the largest output \(full) for input size \(n)")
-                }
-                begin = autoPad == .sameUpper ? total / 2 : total - total / 2
+                // Floor division: a negative total splits into a non-positive begin and end.
+                let half = total >= 0 ? total / 2 : -((1 - total) / 2)
+                begin = autoPad == .sameUpper ? half : total - half
                 end = total - begin
             }
             let out = full - begin - end
             guard out >= 1 else { throw AimetError.shape("input size \(n) with pads \(begin), \(end) gives an empty output") }
             outs.append(out); begins.append(begin); ends.append(end)
         }
-        // Swap: the geometry's input is the big map (the transposed conv's output).
-        return make(inSize: outs, outSize: input, begins: begins, ends: ends)
+        return (outs, begins, ends)
     }
 
     private func make(inSize: [Int], outSize: [Int], begins: [Int], ends: [Int]) -> ConvGeometry {
