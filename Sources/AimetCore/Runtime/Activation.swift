@@ -8,8 +8,9 @@ import CKernels
 /// function: the executor runs it (standalone, or fused into the epilogue of
 /// a conv / batch-norm step) and AdaRound's loss applies it and its
 /// derivative after a layer. `value` is the scalar reference; `apply` runs
-/// long spans through the vectorized C kernels, which agree with it to
-/// float32 rounding (exp, tanh, erf within 1e-6 relative of libm).
+/// long spans through the vectorized C kernels (`aimetk_activation`: exp,
+/// tanh, erfc polynomials within 1e-6 relative of libm); Elu, Selu, Celu,
+/// Softplus and Mish run the scalar reference on every span.
 public enum Activation: Sendable, Equatable {
     /// The identity (no activation).
     case none
@@ -84,18 +85,21 @@ public enum Activation: Sendable, Equatable {
         case .leakyRelu(let a): return x >= 0 ? x : a * x
         case .sigmoid: return Self.sigmoid(x)
         case .tanh: return tanhf(x)
-        case .hardSigmoid(let a, let b): return Swift.min(Swift.max(a * x + b, 0), 1)
-        case .hardSwish: return x * Swift.min(Swift.max(x / 6 + 0.5, 0), 1)
+        // (`a·x + b` in one rounding, `x/6 + 1/2` as `(x + 3)/6`: exact near the ramp's foot, where they cancel.)
+        case .hardSigmoid(let a, let b): return Swift.min(Swift.max(b.addingProduct(a, x), 0), 1)
+        case .hardSwish: return x * Swift.min(Swift.max((x + 3) / 6, 0), 1)
         case .elu(let a, let g): return g * (x > 0 ? x : a * expm1f(x))
         case .celu(let a): return Swift.max(0, x) + Swift.min(0, a * expm1f(x / a))
         case .softplus: return Self.softplus(x)
         case .softsign: return x / (1 + abs(x))
         case .thresholdedRelu(let a): return x > a ? x : 0
         case .gelu(let approximate):
+            // `(1 + tanh u)/2 = sigmoid(2u)` and `(1 + erf z) = erfc(−z)`: no cancellation for x < 0;
+            // erfc in float64, so that rounding `x/√2` costs nothing where erfc falls steeply.
             if approximate {
-                return 0.5 * x * (1 + tanhf(Self.geluK * (x + Self.geluC * x * x * x)))
+                return x * Self.sigmoid(2 * Self.geluK * (x + Self.geluC * x * x * x))
             }
-            return 0.5 * x * erfcf(-x * 0.707_106_78)
+            return Float(0.5 * Double(x) * erfc(-Double(x) * 0.707_106_781_186_547_5))
         case .mish: return x * tanhf(Self.softplus(x))
         case .swish(let a): return x * Self.sigmoid(a * x)
         }
@@ -135,7 +139,7 @@ public enum Activation: Sendable, Equatable {
                 return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x)
             }
             let pdf = expf(-0.5 * x * x) * 0.398_942_28  // φ(x) = e^(−x²/2)/√(2π)
-            return 0.5 * erfcf(-x * 0.707_106_78) + x * pdf
+            return Float(0.5 * erfc(-Double(x) * 0.707_106_781_186_547_5)) + x * pdf
         case .mish:
             let t = tanhf(Self.softplus(x))
             return t + x * (1 - t * t) * (x > 20 ? 1 : Self.sigmoid(x))
@@ -154,6 +158,23 @@ public enum Activation: Sendable, Equatable {
     /// The instruction set the C kernels run on (the processor's best).
     static let kernelISA = aimetk_best_isa()
 
+    /// The C kernel's function and parameters for this activation; nil for
+    /// the clamps (`aimetk_bias_clamp`) and the functions only the scalar loops run.
+    var kernelCode: (kind: aimetk_activation_kind, a: Float, b: Float)? {
+        switch self {
+        case .sigmoid: return (AIMETK_ACT_SIGMOID, 0, 0)
+        case .tanh: return (AIMETK_ACT_TANH, 0, 0)
+        case .hardSigmoid(let a, let b): return (AIMETK_ACT_HARD_SIGMOID, a, b)
+        case .hardSwish: return (AIMETK_ACT_HARD_SWISH, 0, 0)
+        case .swish(let a): return (AIMETK_ACT_SWISH, a, 0)
+        case .gelu(let approximate): return (approximate ? AIMETK_ACT_GELU_TANH : AIMETK_ACT_GELU, 0, 0)
+        case .leakyRelu(let a): return (AIMETK_ACT_LEAKY_RELU, a, 0)
+        case .softsign: return (AIMETK_ACT_SOFTSIGN, 0, 0)
+        case .thresholdedRelu(let a): return (AIMETK_ACT_THRESHOLDED_RELU, a, 0)
+        default: return nil
+        }
+    }
+
     /// Applies `y[i] = act(y[i] + bias + residual[i])` to `count` values in place
     /// (`residual` optional). This is the epilogue of every fused step. A clamp
     /// over a long run goes to `aimetk_bias_clamp`; otherwise plain scalar
@@ -164,6 +185,10 @@ public enum Activation: Sendable, Equatable {
         if self == .none && residual == nil && bias == 0 { return }
         if count >= Activation.vectorRun, let (lo, hi) = clampBounds {
             aimetk_bias_clamp(y, y, count, bias, residual, lo, hi, Activation.kernelISA)
+            return
+        }
+        if count >= Activation.vectorRun, let (kind, a, b) = kernelCode {
+            aimetk_activation(kind, a, b, y, y, count, bias, residual, Activation.kernelISA)
             return
         }
         switch self {
@@ -203,6 +228,10 @@ public enum Activation: Sendable, Equatable {
             aimetk_bias_clamp(x, y, count, bias, residual, lo, hi, Activation.kernelISA)
             return
         }
+        if count >= Activation.vectorRun, let (kind, a, b) = kernelCode {
+            aimetk_activation(kind, a, b, x, y, count, bias, residual, Activation.kernelISA)
+            return
+        }
         switch (self, residual) {
         case (.none, nil):
             for i in 0..<count { y[i] = x[i] + bias }
@@ -220,6 +249,10 @@ public enum Activation: Sendable, Equatable {
     func apply(_ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, _ count: Int) {
         if self != .none, count >= Activation.vectorRun, let (lo, hi) = clampBounds {
             aimetk_bias_clamp(x, y, count, 0, nil, lo, hi, Activation.kernelISA)
+            return
+        }
+        if count >= Activation.vectorRun, let (kind, a, b) = kernelCode {
+            aimetk_activation(kind, a, b, x, y, count, 0, nil, Activation.kernelISA)
             return
         }
         switch self {
