@@ -238,16 +238,17 @@ _NUMPY_TYPES = {_lib.AIMET_DTYPE_FLOAT32: np.float32, _lib.AIMET_DTYPE_INT64: np
 
 def _input_array(name, value):
     """A model input as the library takes it: float32 (other float types converted), int64 (other integer
-    types widened) or bool, C-contiguous."""
+    types widened) or bool, C-contiguous (``np.asarray(order="C")``: ``np.ascontiguousarray`` would make a
+    0-d array, a scalar input such as Clip's ``min``, one of shape [1])."""
     if not isinstance(value, np.ndarray):
         raise TypeError(f"input '{name}' must be a NumPy array, got {type(value).__name__}")
     if value.dtype.kind in "iu":
-        return np.ascontiguousarray(value, dtype=np.int64)
+        return np.asarray(value, dtype=np.int64, order="C")
     if value.dtype.kind == "b":
-        return np.ascontiguousarray(value, dtype=np.bool_)
+        return np.asarray(value, dtype=np.bool_, order="C")
     if value.dtype != np.float32:
         if value.dtype.kind != "f":
             raise TypeError(f"input '{name}' has dtype {value.dtype}; the model takes float32 (float16/float64 are "
                             f"converted), integer (as int64) or bool input")
         value = value.astype(np.float32)
-    return np.ascontiguousarray(value)
+    return np.asarray(value, order="C")

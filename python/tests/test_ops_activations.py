@@ -288,9 +288,9 @@ def test_silu_after_conv(tmp_path):
 # --- PRelu -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("x_shape,slope_shape", [
-    (("N", 4, 5, 7), (4, 1, 1)), (("N", 4, 5, 7), (1,)), (("N", 4, 5, 7), (1, 4, 1, 1)),
+    (("N", 4, 5, 7), (4, 1, 1)), (("N", 4, 5, 7), (1,)), (("N", 4, 5, 7), ()), (("N", 4, 5, 7), (1, 4, 1, 1)),
     (("N", 4, 5, 7), (7,)), (("N", 4, 5, 7), (5, 7)), (("N", 4, 5), (5,)), (("N", 4, 5, 7), (4, 5, 7)),
-], ids=["C11", "one", "1C11", "last-axis", "HW", "broadcast-3d", "full"])
+], ids=["C11", "one", "scalar", "1C11", "last-axis", "HW", "broadcast-3d", "full"])
 @pytest.mark.parametrize("slope_at_runtime", [False, True], ids=["const", "input"])
 def test_prelu(tmp_path, x_shape, slope_shape, slope_at_runtime):
     slope = np.random.default_rng(6).standard_normal(slope_shape).astype(np.float32)
@@ -324,15 +324,16 @@ CLIP_RUNTIME = [
 ]
 
 
+@pytest.mark.parametrize("bound_shape", [(), (1,)], ids=["0d", "1d"])
 @pytest.mark.parametrize("dtype", [np.float32, np.int64], ids=["float32", "int64"])
 @pytest.mark.parametrize("extra,runtime,inits", [c[1:] for c in CLIP_RUNTIME], ids=[c[0] for c in CLIP_RUNTIME])
-def test_clip_runtime_bounds(tmp_path, extra, runtime, inits, dtype):
+def test_clip_runtime_bounds(tmp_path, extra, runtime, inits, dtype, bound_shape):
+    """Bounds fed as graph inputs: scalars as ONNX says, or of shape [1] as onnxruntime also accepts."""
     scale = 1 if dtype == np.float32 else 20
-    # (a graph input of shape [] cannot be fed through the C ABI: the runtime bounds are [1], as onnxruntime accepts)
-    runtime = {k: np.array([v * scale], dtype) for k, v in runtime.items()}
+    runtime = {k: np.full(bound_shape, v * scale, dtype) for k, v in runtime.items()}
     inits = {k: scalar(v * scale, dtype) for k, v in inits.items()}
     path = unary(tmp_path, "Clip", ("N", 3, 40, 50), opset=13, dtype=dtype, extra=extra, initializers=inits,
-                 extra_inputs=[(k, [1], dtype) for k in runtime])
+                 extra_inputs=[(k, list(bound_shape), dtype) for k in runtime])
     base = feeds_for(("N", 3, 40, 50), dtype=dtype)
     feeds = lambda n: {**base(n), **runtime}  # noqa: E731
     check(path, with_probe(feeds) if dtype == np.int64 else feeds)
