@@ -64,13 +64,13 @@ final class AdaRoundBenchTests: XCTestCase {
                         activation: AdaRoundActivation, samples: Int?)] = {
         let pad1 = ["pads": Attribute.ints([1, 1, 1, 1])]
         return [
-            ("conv 64->64 3x3 @56", .conv, [64, 56, 56], [64, 64, 3, 3], pad1, .relu, nil),
-            ("depthwise 144 3x3 @56", .conv, [144, 56, 56], [144, 1, 3, 3], pad1.merging(["group": .int(144)]) { $1 }, .clip(0, 6), nil),
+            ("conv 64->64 3x3 @56", .conv, [64, 56, 56], [64, 64, 3, 3], pad1, .elementwise(.relu), nil),
+            ("depthwise 144 3x3 @56", .conv, [144, 56, 56], [144, 1, 3, 3], pad1.merging(["group": .int(144)]) { $1 }, .elementwise(.clip(0, 6)), nil),
             ("pointwise 144->24 @56", .conv, [144, 56, 56], [24, 144, 1, 1], [:], .none, nil),
             ("linear 512->1000", .gemm, [512], [1000, 512], ["transB": .int(1)], .none, nil),
-            ("conv 24->144 1x1 @4", .conv, [24, 4, 4], [144, 24, 1, 1], [:], .clip(0, 6), nil),
-            ("digits expand 16->96 @16", .conv, [16, 16, 16], [96, 16, 1, 1], [:], .clip(0, 6), 300),
-            ("digits dw 96 @16", .conv, [96, 16, 16], [96, 1, 3, 3], pad1.merging(["group": .int(96)]) { $1 }, .clip(0, 6), 300),
+            ("conv 24->144 1x1 @4", .conv, [24, 4, 4], [144, 24, 1, 1], [:], .elementwise(.clip(0, 6)), nil),
+            ("digits expand 16->96 @16", .conv, [16, 16, 16], [96, 16, 1, 1], [:], .elementwise(.clip(0, 6)), 300),
+            ("digits dw 96 @16", .conv, [96, 16, 16], [96, 1, 3, 3], pad1.merging(["group": .int(96)]) { $1 }, .elementwise(.clip(0, 6)), 300),
         ]
     }()
 
@@ -184,9 +184,9 @@ final class AdaRoundBenchTests: XCTestCase {
             try write(bias?.data ?? [], "\(base).bias.bin")
             let act: String
             switch activation {
-            case .none: act = "none"
-            case .clip(let lo, let hi): act = "clip \(lo) \(hi)"
-            case .relu: act = "relu"
+            case .elementwise(.none): act = "none"
+            case .elementwise(.clip(let lo, let hi)): act = "clip \(lo) \(hi)"
+            case .elementwise(.relu): act = "relu"
             default: act = "other"
             }
             var results: [String] = []

@@ -163,7 +163,7 @@ final class AdaRoundTests: XCTestCase {
     }
 
     static func makeCase(_ op: Op, inShape: [Int], weightShape: [Int], attributes: [String: Attribute] = [:],
-                         bias: Bool = true, activation: AdaRoundActivation = .relu, seed: UInt64 = 5) -> LayerCase {
+                         bias: Bool = true, activation: AdaRoundActivation = .elementwise(.relu), seed: UInt64 = 5) -> LayerCase {
         var rng = TestRandom(seed)
         var graph = Graph()
         graph.inputs = [ValueInfo(name: "x", shape: [-1] + inShape.dropFirst())]
@@ -192,14 +192,14 @@ final class AdaRoundTests: XCTestCase {
             ("conv 3x3", makeCase(.conv, inShape: [3, 3, 6, 5], weightShape: [4, 3, 3, 3], attributes: conv2), false),
             ("conv grouped s2 dilated", makeCase(.conv, inShape: [2, 4, 9, 8], weightShape: [6, 2, 3, 3],
                                                  attributes: ["group": .int(2), "strides": .ints([2, 2]), "dilations": .ints([2, 1]),
-                                                              "pads": .ints([2, 1, 1, 0])], activation: .clip(0, 0.6)), false),
+                                                              "pads": .ints([2, 1, 1, 0])], activation: .elementwise(.clip(0, 0.6))), false),
             ("conv 1x1", makeCase(.conv, inShape: [3, 5, 4, 4], weightShape: [6, 5, 1, 1], activation: .none), false),
             ("conv 1-D", makeCase(.conv, inShape: [2, 3, 11], weightShape: [4, 3, 3], attributes: ["pads": .ints([1, 0])]), false),
             ("depthwise 3x3", makeCase(.conv, inShape: [3, 4, 7, 6], weightShape: [4, 1, 3, 3],
                                        attributes: ["group": .int(4), "pads": .ints([1, 1, 1, 1])]), false),
             ("depthwise 3x3 s2", makeCase(.conv, inShape: [2, 4, 9, 10], weightShape: [4, 1, 3, 3],
                                           attributes: ["group": .int(4), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])],
-                                          activation: .clip(0, 0.5)), false),
+                                          activation: .elementwise(.clip(0, 0.5))), false),
             ("depthwise 5x5 multiplier 2", makeCase(.conv, inShape: [2, 3, 8, 7], weightShape: [6, 1, 5, 5],
                                                     attributes: ["group": .int(3), "pads": .ints([2, 2, 2, 2])],
                                                     activation: .prelu([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])), false),
@@ -207,9 +207,9 @@ final class AdaRoundTests: XCTestCase {
                                         attributes: ["strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1]),
                                                      "output_padding": .ints([1, 0])]), false),
             ("conv transpose grouped", makeCase(.convTranspose, inShape: [2, 4, 3, 3], weightShape: [4, 2, 2, 2],
-                                                attributes: ["group": .int(2)], activation: .leakyRelu(0.1)), false),
+                                                attributes: ["group": .int(2)], activation: .elementwise(.leakyRelu(0.1))), false),
             ("gemm transB", makeCase(.gemm, inShape: [7, 6], weightShape: [5, 6], attributes: ["transB": .int(1), "alpha": .float(0.5)],
-                                     activation: .clip(-0.2, 0.3)), false),
+                                     activation: .elementwise(.clip(-0.2, 0.3))), false),
             ("gemm [in, out]", makeCase(.gemm, inShape: [7, 6], weightShape: [6, 5]), false),
             ("matmul 3-D", makeCase(.matMul, inShape: [4, 3, 6], weightShape: [6, 5], bias: false), false),
             ("conv positions", makeCase(.conv, inShape: [3, 3, 6, 5], weightShape: [4, 3, 3, 3], attributes: conv2), true),
@@ -338,8 +338,8 @@ final class AdaRoundTests: XCTestCase {
     func testActivationDetection() throws {
         let (model, _) = Self.tinyModel()
         let g = model.graph
-        XCTAssertEqual(g.adaRoundActivation(after: g.nodeIndex(named: "c1")!, opset: 17), .relu)
-        XCTAssertEqual(g.adaRoundActivation(after: g.nodeIndex(named: "dw")!, opset: 17), .clip(0, 6))
+        XCTAssertEqual(g.adaRoundActivation(after: g.nodeIndex(named: "c1")!, opset: 17), .elementwise(.relu))
+        XCTAssertEqual(g.adaRoundActivation(after: g.nodeIndex(named: "dw")!, opset: 17), .elementwise(.clip(0, 6)))
         XCTAssertEqual(g.adaRoundActivation(after: g.nodeIndex(named: "pw")!, opset: 17), .none)
         // A second reader of the conv's output: no activation in the loss.
         var shared = g
@@ -356,14 +356,14 @@ final class AdaRoundTests: XCTestCase {
             g.nodes[i] = Node(name: "r1", op: op, inputs: ["c1"], outputs: g.nodes[i].outputs, attributes: attributes)
             return g.adaRoundActivation(after: g.nodeIndex(named: "c1")!, opset: 17)
         }
-        XCTAssertEqual(try detected(.sigmoid), .pointwise(.sigmoid))
-        XCTAssertEqual(try detected(Op(onnxType: "Tanh")), .pointwise(.tanh))
-        XCTAssertEqual(try detected(Op(onnxType: "HardSigmoid")), .pointwise(.hardSigmoid(alpha: 0.2, beta: 0.5)))
-        XCTAssertEqual(try detected(Op(onnxType: "HardSigmoid"), ["alpha": .float(1.0 / 6)]), .pointwise(.hardSigmoid(alpha: 1.0 / 6, beta: 0.5)))
-        XCTAssertEqual(try detected(Op(onnxType: "HardSwish")), .pointwise(.hardSwish))
-        XCTAssertEqual(try detected(Op(onnxType: "Elu"), ["alpha": .float(0.5)]), .pointwise(.elu(alpha: 0.5, gamma: 1)))
-        XCTAssertEqual(try detected(Op(onnxType: "Gelu"), ["approximate": .string("tanh")]), .pointwise(.gelu(tanhApproximation: true)))
-        XCTAssertEqual(try detected(Op(onnxType: "Gelu")), .pointwise(.gelu(tanhApproximation: false)))
+        XCTAssertEqual(try detected(.sigmoid), .elementwise(.sigmoid))
+        XCTAssertEqual(try detected(Op(onnxType: "Tanh")), .elementwise(.tanh))
+        XCTAssertEqual(try detected(Op(onnxType: "HardSigmoid")), .elementwise(.hardSigmoid(alpha: 0.2, beta: 0.5)))
+        XCTAssertEqual(try detected(Op(onnxType: "HardSigmoid"), ["alpha": .float(1.0 / 6)]), .elementwise(.hardSigmoid(alpha: 1.0 / 6, beta: 0.5)))
+        XCTAssertEqual(try detected(Op(onnxType: "HardSwish")), .elementwise(.hardSwish))
+        XCTAssertEqual(try detected(Op(onnxType: "Elu"), ["alpha": .float(0.5)]), .elementwise(.elu(alpha: 0.5, gamma: 1)))
+        XCTAssertEqual(try detected(Op(onnxType: "Gelu"), ["approximate": .string("tanh")]), .elementwise(.gelu(tanhApproximation: true)))
+        XCTAssertEqual(try detected(Op(onnxType: "Gelu")), .elementwise(.gelu(tanhApproximation: false)))
         XCTAssertEqual(try detected(Op(onnxType: "Softmax")), .none)
         XCTAssertEqual(try detected(Op(onnxType: "Exp")), .none)
     }
@@ -382,10 +382,10 @@ final class AdaRoundTests: XCTestCase {
         func detected(_ g: Graph) throws -> AdaRoundActivation {
             g.adaRoundActivation(after: g.nodeIndex(named: "c1")!, opset: 17)
         }
-        XCTAssertEqual(try detected(graph(mulInputs: ["c1", "sig"])), .pointwise(.silu))
-        XCTAssertEqual(try detected(graph(mulInputs: ["sig", "c1"])), .pointwise(.silu))
+        XCTAssertEqual(try detected(graph(mulInputs: ["c1", "sig"])), .elementwise(.silu))
+        XCTAssertEqual(try detected(graph(mulInputs: ["sig", "c1"])), .elementwise(.silu))
         // Sigmoid(x)²: the layer is followed by a plain Sigmoid.
-        XCTAssertEqual(try detected(graph(mulInputs: ["sig", "sig"])), .pointwise(.sigmoid))
+        XCTAssertEqual(try detected(graph(mulInputs: ["sig", "sig"])), .elementwise(.sigmoid))
         XCTAssertEqual(try detected(graph(mulInputs: ["c1", "sig"], extraReader: true)), .none)
         // The model still runs, and AdaRound with it.
         var p = Self.modelParameters(iterations: 20)
@@ -395,7 +395,7 @@ final class AdaRoundTests: XCTestCase {
         XCTAssertEqual(result.report.count, 4)
     }
 
-    static let pointwiseActivations: [PointwiseActivation] = [
+    static let pointwiseActivations: [Activation] = [
         .sigmoid, .tanh, .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish, .elu(alpha: 0.7, gamma: 1),
         .elu(alpha: 1.673_263_2, gamma: 1.050_701), .celu(alpha: 0.5), .softplus, .softsign, .thresholdedRelu(alpha: 0.3),
         .gelu(tanhApproximation: false), .gelu(tanhApproximation: true), .mish, .silu,
@@ -403,20 +403,20 @@ final class AdaRoundTests: XCTestCase {
 
     /// Values from the ONNX definitions; derivatives against central differences (away from kinks).
     func testPointwiseActivationValuesAndDerivatives() {
-        XCTAssertEqual(PointwiseActivation.sigmoid.value(0), 0.5)
-        XCTAssertEqual(PointwiseActivation.hardSwish.value(3), 3)
-        XCTAssertEqual(PointwiseActivation.hardSwish.value(-3), 0)
-        XCTAssertEqual(PointwiseActivation.hardSwish.value(1), 1 * (1.0 / 6 + 0.5), accuracy: 1e-6)
-        XCTAssertEqual(PointwiseActivation.hardSigmoid(alpha: 0.2, beta: 0.5).value(1), 0.7, accuracy: 1e-6)
-        XCTAssertEqual(PointwiseActivation.elu(alpha: 2, gamma: 1).value(-1), 2 * (expf(-1) - 1), accuracy: 1e-6)
-        XCTAssertEqual(PointwiseActivation.celu(alpha: 2).value(-1), 2 * (expf(-0.5) - 1), accuracy: 1e-6)
-        XCTAssertEqual(PointwiseActivation.softplus.value(0), logf(2), accuracy: 1e-6)
-        XCTAssertEqual(PointwiseActivation.softplus.value(50), 50)
-        XCTAssertEqual(PointwiseActivation.softsign.value(-3), -0.75)
-        XCTAssertEqual(PointwiseActivation.thresholdedRelu(alpha: 1).value(0.5), 0)
-        XCTAssertEqual(PointwiseActivation.gelu(tanhApproximation: false).value(1), 0.841_344_7, accuracy: 1e-6)
-        XCTAssertEqual(PointwiseActivation.mish.value(1), 1 * tanhf(logf(1 + expf(1))), accuracy: 1e-6)
-        XCTAssertEqual(PointwiseActivation.silu.value(1), 0.731_058_6, accuracy: 1e-6)
+        XCTAssertEqual(Activation.sigmoid.value(0), 0.5)
+        XCTAssertEqual(Activation.hardSwish.value(3), 3)
+        XCTAssertEqual(Activation.hardSwish.value(-3), 0)
+        XCTAssertEqual(Activation.hardSwish.value(1), 1 * (1.0 / 6 + 0.5), accuracy: 1e-6)
+        XCTAssertEqual(Activation.hardSigmoid(alpha: 0.2, beta: 0.5).value(1), 0.7, accuracy: 1e-6)
+        XCTAssertEqual(Activation.elu(alpha: 2, gamma: 1).value(-1), 2 * (expf(-1) - 1), accuracy: 1e-6)
+        XCTAssertEqual(Activation.celu(alpha: 2).value(-1), 2 * (expf(-0.5) - 1), accuracy: 1e-6)
+        XCTAssertEqual(Activation.softplus.value(0), logf(2), accuracy: 1e-6)
+        XCTAssertEqual(Activation.softplus.value(50), 50)
+        XCTAssertEqual(Activation.softsign.value(-3), -0.75)
+        XCTAssertEqual(Activation.thresholdedRelu(alpha: 1).value(0.5), 0)
+        XCTAssertEqual(Activation.gelu(tanhApproximation: false).value(1), 0.841_344_7, accuracy: 1e-6)
+        XCTAssertEqual(Activation.mish.value(1), 1 * tanhf(logf(1 + expf(1))), accuracy: 1e-6)
+        XCTAssertEqual(Activation.silu.value(1), 0.731_058_6, accuracy: 1e-6)
         let kinks: [Float] = [-3, 3, -2.5, 2.5, 0, 0.3]
         for f in Self.pointwiseActivations {
             for x in stride(from: Float(-4.1), through: 4.1, by: 0.37) where kinks.allSatisfy({ abs($0 - x) > 0.02 }) {
@@ -431,11 +431,11 @@ final class AdaRoundTests: XCTestCase {
         let conv2 = ["pads": Attribute.ints([1, 1, 1, 1])]
         // (ThresholdedRelu jumps at alpha: finite differences across the jump say nothing.)
         for f in Self.pointwiseActivations where f != .thresholdedRelu(alpha: 0.3) {
-            let conv = Self.makeCase(.conv, inShape: [3, 3, 6, 5], weightShape: [4, 3, 3, 3], attributes: conv2, activation: .pointwise(f))
+            let conv = Self.makeCase(.conv, inShape: [3, 3, 6, 5], weightShape: [4, 3, 3, 3], attributes: conv2, activation: .elementwise(f))
             let linear = Self.makeCase(.gemm, inShape: [7, 6], weightShape: [5, 6], attributes: ["transB": .int(1)],
-                                       activation: .pointwise(f))
+                                       activation: .elementwise(f))
             let depthwise = Self.makeCase(.conv, inShape: [3, 4, 7, 6], weightShape: [4, 1, 3, 3],
-                                          attributes: ["group": .int(4), "pads": .ints([1, 1, 1, 1])], activation: .pointwise(f))
+                                          attributes: ["group": .int(4), "pads": .ints([1, 1, 1, 1])], activation: .elementwise(f))
             for (name, c) in [("conv", conv), ("gemm", linear), ("depthwise", depthwise)] {
                 try checkGradient("\(name) \(f)", c, positions: false, rounding: nil)
             }

@@ -160,15 +160,13 @@ struct Program: Sendable {
             guard let steps = compiled[j], steps.count == 1, steps[0].output == nodes[j].output else { return nil }
             return steps[0].kernel
         }
+        /// The elementwise activation node `j` applies to `value`, as its catalogue entry describes it
+        /// (Relu, Clip with constant bounds, LeakyRelu, Sigmoid, HardSwish, Gelu, ...; not PRelu).
         func activation(_ j: Int, reading value: String) -> Activation? {
             let node = nodes[j]
-            guard node.input == value, node.outputs.count == 1, kernel(j) != nil, let context = contexts[j] else { return nil }
-            switch node.op {
-            case .relu: return .relu
-            case .clip: return try? OpCatalogue.clipActivation(context)
-            case .leakyRelu: return .leakyRelu(node.float("alpha", default: 0.01))
-            default: return nil
-            }
+            guard node.input == value, node.outputs.count == 1, kernel(j) != nil, let context = contexts[j],
+                  case .elementwise(let a)? = OpCatalogue.entry(node.op)?.activation?(context) else { return nil }
+            return a
         }
 
         var placed: [Int: [Step]] = [:]   // node index -> steps emitted at that position

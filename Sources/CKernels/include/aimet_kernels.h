@@ -106,3 +106,7 @@ AIMETK_HIDDEN void aimetk_bias_clamp(const float *x, float *y, long n, float bia
 }
 #endif
 #endif
+
+// The activation kernels (a header of their own; included here so that a build whose module
+// cache predates it still sees it).
+#include "aimet_activations.h"

@@ -1,0 +1,147 @@
+// The executor's elementwise activations, VL floats at a time: exp by
+// Cody–Waite reduction and a degree-6 polynomial (Cephes' expf, ~1 ulp),
+// tanh by a polynomial near 0 and `1 − 2/(e^(2x) + 1)` beyond, erfc by the
+// Chebyshev fit of Numerical Recipes (relative error < 1.2e-7) with e^(−x²/2)
+// from the exact square of x. Special values as the scalar formulas give them.
+#include "vectors.h"
+#include "aimet_activations.h"
+
+// No fused multiply-adds: each function's argument (a·v, the GELU cubic) is
+// rounded as the Swift reference rounds it, so the two differ only by the
+// polynomials, not by the argument rounding a steep function amplifies.
+#pragma clang fp contract(off)
+
+INLINE vf select(vi mask, vf a, vf b) { return floats((mask & bits(a)) | (~mask & bits(b))); }
+INLINE vf vmin(vf a, vf b) { return select(b < a, b, a); }
+INLINE vf vmax(vf a, vf b) { return select(b > a, b, a); }
+INLINE vf vabs(vf x) { return floats(bits(x) & (vi){0} + 0x7fffffff); }
+
+/// `p · 2^k` for integral k in [−252, 254] (2^k as two normal factors, for the results below 2^−126).
+INLINE vf scale2(vf p, vf k) {
+    vi ki = __builtin_convertvector(k, vi);
+    vi k1 = ki >> 1, k2 = ki - k1;
+    return p * floats((k1 + 127) << 23) * floats((k2 + 127) << 23);
+}
+
+/// e^x: k = round(x / ln 2), r = x − k·ln 2 in two steps (exact first step),
+/// e^r by a polynomial on |r| <= ln2/2; ∞ above 88.73, 0 below −104; NaN stays NaN.
+INLINE vf vexp(vf x) {
+    const vf hi = splat(88.7228391f), lo = splat(-104.0f);
+    vf c = vmin(vmax(x, lo), hi);
+    // round to nearest by adding and subtracting 1.5·2^23 (|c / ln 2| < 2^22)
+    vf k = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    vf r = c - k * 0.693359375f;
+    r = r - k * -2.12194440e-4f;
+    vf z = r * r;
+    vf p = splat(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * z + r + 1.0f;
+    vf e = scale2(p, k);
+    e = select(x > hi, splat(__builtin_inff()), e);
+    return select(x != x, x, e);
+}
+
+INLINE vf vsigmoid(vf v) { return 1.0f / (1.0f + vexp(-v)); }
+
+/// tanh: odd; |x| < 0.625 by Cephes' polynomial, else 1 − 2/(e^(2|x|) + 1).
+INLINE vf vtanh(vf v) {
+    vf x = vabs(v);
+    vf z = v * v;
+    vf p = splat(-5.70498872745e-3f);
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    vf small = v + v * z * p;
+    vf large = 1.0f - 2.0f / (vexp(x + x) + 1.0f);
+    vi sign = bits(v) & (vi){0} + (int)0x80000000;
+    large = floats(bits(large) | sign);
+    return select(x < 0.625f, small, large);
+}
+
+/// GELU, `v/2 · erfc(−v/√2)`: erfc(z) for z = |v|/√2 as `t·e^(−z²)·e^(P(t))`,
+/// `t = 1/(1 + z/2)`; z² = v²/2 from v² split exactly into hi + lo, so the
+/// steep factor e^(−z²) carries no rounding of z. v >= 0: `v/2 · (2 − erfc(z))`.
+INLINE vf vgelu(vf v) {
+    vf x = vabs(v);
+    vf z = x * 0.707106781186547524f;
+    vf t = 1.0f / (1.0f + 0.5f * z);
+    vf p = splat(0.17087277f);
+    p = p * t - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t - 1.26551223f;
+    vf sq = x * x;
+    vf err = __builtin_elementwise_fma(x, x, -sq);  // x² − sq exactly
+    vf erfc = t * vexp(sq * -0.5f) * vexp(p - err * 0.5f);
+    erfc = select(x < 14.0f, erfc, splat(0));  // erfc(14/√2) < 1e-43; and no ∞·0 from an ∞ or huge v
+    vf g = 0.5f * v * select(v < 0.0f, erfc, 2.0f - erfc);
+    return select(v != v, v, g);
+}
+
+INLINE vf activate(aimetk_activation_kind kind, vf v, float a, float b) {
+    switch (kind) {
+    case AIMETK_ACT_SIGMOID: return vsigmoid(v);
+    case AIMETK_ACT_TANH: return vtanh(v);
+    case AIMETK_ACT_HARD_SIGMOID:
+        return clamp(__builtin_elementwise_fma(splat(a), v, splat(b)), splat(0), splat(1));
+    case AIMETK_ACT_HARD_SWISH: return v * clamp((v + 3.0f) / 6.0f, splat(0), splat(1));
+    case AIMETK_ACT_SWISH: return v * vsigmoid(a * v);
+    case AIMETK_ACT_GELU_TANH:
+        return v * vsigmoid(2.0f * 0.797884560802865355f * (v + 0.044715f * v * v * v));
+    case AIMETK_ACT_GELU: return vgelu(v);
+    case AIMETK_ACT_LEAKY_RELU: return select(v >= 0.0f, v, a * v);
+    case AIMETK_ACT_SOFTSIGN: return v / (1.0f + vabs(v));
+    case AIMETK_ACT_THRESHOLDED_RELU: return select(v > a, v, splat(0));
+    }
+    return v;
+}
+
+/// One kind's loop (the switch above folds away in each copy).
+#define ACTIVATION_LOOP(KIND)                                                                        \
+    for (; i + VL <= n; i += VL) {                                                                   \
+        vf v = load(x + i) + bias;                                                                   \
+        if (residual) v = v + load(residual + i);                                                    \
+        store(y + i, activate(KIND, v, a, b));                                                       \
+    }                                                                                                \
+    if (i < n) {                                                                                     \
+        vf v = load_part(x + i, n - i) + bias;                                                       \
+        if (residual) v = v + load_part(residual + i, n - i);                                        \
+        store_part(y + i, activate(KIND, v, a, b), n - i);                                           \
+    }
+
+INLINE void activation(aimetk_activation_kind kind, float a, float b, const float *x, float *y, long n, float bias,
+                       const float *residual) {
+    long i = 0;
+    switch (kind) {
+    case AIMETK_ACT_SIGMOID: ACTIVATION_LOOP(AIMETK_ACT_SIGMOID) break;
+    case AIMETK_ACT_TANH: ACTIVATION_LOOP(AIMETK_ACT_TANH) break;
+    case AIMETK_ACT_HARD_SIGMOID: ACTIVATION_LOOP(AIMETK_ACT_HARD_SIGMOID) break;
+    case AIMETK_ACT_HARD_SWISH: ACTIVATION_LOOP(AIMETK_ACT_HARD_SWISH) break;
+    case AIMETK_ACT_SWISH: ACTIVATION_LOOP(AIMETK_ACT_SWISH) break;
+    case AIMETK_ACT_GELU_TANH: ACTIVATION_LOOP(AIMETK_ACT_GELU_TANH) break;
+    case AIMETK_ACT_GELU: ACTIVATION_LOOP(AIMETK_ACT_GELU) break;
+    case AIMETK_ACT_LEAKY_RELU: ACTIVATION_LOOP(AIMETK_ACT_LEAKY_RELU) break;
+    case AIMETK_ACT_SOFTSIGN: ACTIVATION_LOOP(AIMETK_ACT_SOFTSIGN) break;
+    case AIMETK_ACT_THRESHOLDED_RELU: ACTIVATION_LOOP(AIMETK_ACT_THRESHOLDED_RELU) break;
+    }
+}
+
+AIMETK_BUILDS(activation,
+              (aimetk_activation_kind kind, float a, float b, const float *x, float *y, long n, float bias,
+               const float *residual),
+              activation(kind, a, b, x, y, n, bias, residual))
+
+void aimetk_activation(aimetk_activation_kind kind, float a, float b, const float *x, float *y, long n, float bias,
+                       const float *residual, aimetk_isa isa) {
+    AIMETK_CALL(activation, isa, (kind, a, b, x, y, n, bias, residual));
+}
