@@ -24,7 +24,66 @@ extension OpCatalogue {
             }
             return try c.unary(DepthToSpaceKernel(kind, block: blockSize(c), type: c.type(0)))
         },
+        OpEntry("Resize") { c in try resizeSteps(c) },
+        OpEntry("Upsample") { c in try resizeSteps(c) },
     ]
+
+    /// Resize (opset 10: data, scales; 11+: data, roi, scales, sizes) and
+    /// Upsample (opset 7: the scales attribute; 9: data, scales). Resize-10 and
+    /// Upsample have only nearest and linear, on asymmetric coordinates.
+    private static func resizeSteps(_ c: NodeContext) throws -> [CompiledStep] {
+        var config = ResizeKernel.Config()
+        func parse<T: RawRepresentable>(_ key: String, _ fallback: T) throws -> T where T.RawValue == String {
+            let name = c.string(key, default: fallback.rawValue)
+            guard let value = T(rawValue: name) else { throw AimetError.unsupported("\(c.what): \(key) '\(name)' is not supported") }
+            return value
+        }
+        config.mode = try parse("mode", ResizeKernel.Mode.nearest)
+        var operands = [try c.input(0, "X")]
+        func operand(_ i: Int) -> Int? {
+            guard let name = c.optional(i) else { return nil }
+            operands.append(name)
+            return operands.count - 1
+        }
+        let legacy = c.node.op.onnxType == "Upsample" || c.opset < 11
+        var attributeScales: [Float]?
+        let roi: Int?, scales: Int?, sizes: Int?
+        let scalesInput: Int
+        if legacy {
+            guard config.mode != .cubic else { throw AimetError.unsupported("\(c.what): mode 'cubic' needs Resize from opset 11") }
+            config.coordinates = .asymmetric
+            config.rounding = .floor
+            if c.node.op.onnxType == "Upsample" && c.opset < 9 {
+                guard case .floats(let v)? = c.node.attributes["scales"] else { throw AimetError.invalid("\(c.what) has no scales attribute") }
+                attributeScales = v
+                scalesInput = -1
+                (roi, scales, sizes) = (nil, nil, nil)
+            } else {
+                _ = try c.input(1, "scales")
+                scalesInput = 1
+                (roi, scales, sizes) = (nil, operand(1), nil)
+            }
+        } else {
+            config.coordinates = try parse("coordinate_transformation_mode", ResizeKernel.Coordinates.halfPixel)
+            config.rounding = try parse("nearest_mode", ResizeKernel.Rounding.roundPreferFloor)
+            config.cubicA = Double(c.node.float("cubic_coeff_a", default: -0.75))
+            config.excludeOutside = c.node.int("exclude_outside", default: 0) != 0
+            config.extrapolation = c.node.float("extrapolation_value", default: 0)
+            config.antialias = c.node.int("antialias", default: 0) != 0
+            config.axes = c.node.ints("axes")
+            config.policy = try parse("keep_aspect_ratio_policy", ResizeKernel.AspectPolicy.stretch)
+            scalesInput = 2
+            (roi, scales, sizes) = (operand(1), operand(2), operand(3))
+        }
+        // Scales that are known: checked now (Upsample and Resize-10 nearest round down, which needs scales >= 1).
+        let known = attributeScales ?? (scalesInput >= 0 ? c.constant(scalesInput)?.floats : nil)
+        if legacy && config.mode == .nearest, let known, known.contains(where: { $0 < 1 }) {
+            throw AimetError.unsupported("\(c.what): nearest downsampling (scales \(known)) is not supported before Resize-11 (its rounding is not specified)")
+        }
+        let kernel = ResizeKernel(config, attributeScales: attributeScales, roiOperand: roi, scalesOperand: scales,
+                                  sizesOperand: sizes, knownScales: known)
+        return c.step(kernel, operands)
+    }
 
     private static func blockSize(_ c: NodeContext) throws -> Int {
         guard let b = c.node.attributes["blocksize"]?.intValue else { throw AimetError.invalid("\(c.what) has no blocksize") }
