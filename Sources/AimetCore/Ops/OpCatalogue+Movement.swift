@@ -3,7 +3,7 @@
 extension OpCatalogue {
     static let movement: [OpEntry] = [
         OpEntry("Transpose", quantization: .dataMovement) { c in
-            try c.unary(TransposeKernel(perm: c.node.ints("perm"), type: c.type(0)), "data")
+            try c.unary(named(c) { try TransposeKernel(perm: c.node.ints("perm"), type: c.type(0)) }, "data")
         },
         OpEntry("Pad", quantization: .dataMovement) { c in try padSteps(c) },
         OpEntry("DepthToSpace", quantization: .dataMovement) { c in
@@ -85,6 +85,15 @@ extension OpCatalogue {
         return c.step(kernel, operands)
     }
 
+    /// A kernel whose initializer checks attributes, its errors naming the node.
+    private static func named<K: Kernel>(_ c: NodeContext, _ make: () throws -> K) throws -> K {
+        do {
+            return try make()
+        } catch let error as AimetError {
+            throw AimetError(error.kind, "\(c.what): \(error.message)")
+        }
+    }
+
     private static func blockSize(_ c: NodeContext) throws -> Int {
         guard let b = c.node.attributes["blocksize"]?.intValue else { throw AimetError.invalid("\(c.what) has no blocksize") }
         guard b >= 1 else { throw AimetError.invalid("\(c.what): blocksize \(b) is not positive") }
@@ -107,13 +116,13 @@ extension OpCatalogue {
         let kernel: PadKernel
         if c.opset < 11 {
             guard let pads = c.node.ints("pads") ?? c.node.ints("paddings") else { throw AimetError.invalid("\(c.what) has no pads attribute") }
-            kernel = PadKernel(mode: mode, type: c.type(0), attributePads: pads, attributeValue: c.node.float("value", default: 0),
+            kernel = PadKernel(mode: mode, type: c.type(0), valueType: c.type(0), attributePads: pads, attributeValue: c.node.float("value", default: 0),
                                padsOperand: nil, valueOperand: nil, axesOperand: nil, knownPads: pads, knownAxes: nil)
         } else {
             _ = try c.input(1, "pads")
             let known = c.constant(1)?.integers, knownAxes = c.constant(3)?.integers
             let pads = operand(1), value = operand(2), axes = operand(3)
-            kernel = PadKernel(mode: mode, type: c.type(0), attributePads: nil, attributeValue: 0,
+            kernel = PadKernel(mode: mode, type: c.type(0), valueType: c.type(2), attributePads: nil, attributeValue: 0,
                                padsOperand: pads, valueOperand: value, axesOperand: axes, knownPads: known, knownAxes: knownAxes)
         }
         return c.step(kernel, operands)

@@ -21,6 +21,8 @@ final class PadKernel: Kernel {
     let mode: Mode
     let slots: Int
     let type: ElementType
+    /// The constant_value's type: the data's, or int64 for bool data (a bool initializer is read as integers).
+    let valueType: ElementType
     /// Pads from the attribute (opset < 11), else from operand `padsOperand`.
     let attributePads: [Int]?
     let attributeValue: Float
@@ -31,10 +33,11 @@ final class PadKernel: Kernel {
     let knownPads: [Int]?
     let knownAxes: [Int]?
 
-    init(mode: Mode, type: ElementType, attributePads: [Int]?, attributeValue: Float,
+    init(mode: Mode, type: ElementType, valueType: ElementType, attributePads: [Int]?, attributeValue: Float,
          padsOperand: Int?, valueOperand: Int?, axesOperand: Int?, knownPads: [Int]?, knownAxes: [Int]?) {
         self.mode = mode
         self.type = type
+        self.valueType = valueType
         slots = type.slots
         self.attributePads = attributePads
         self.attributeValue = attributeValue
@@ -47,7 +50,7 @@ final class PadKernel: Kernel {
 
     func outputType(_ types: [ElementType]) throws -> ElementType {
         if let k = padsOperand, types[k] != .int64 { throw AimetError.invalid("the pads input is \(types[k]), expected int64") }
-        if let k = valueOperand, types[k] != types[0] {
+        if let k = valueOperand, types[k] != types[0] && !(types[0] == .bool && types[k] == .int64) {
             throw AimetError.invalid("the constant_value input is \(types[k]); the data is \(types[0])")
         }
         if let k = axesOperand, types[k] != .int64 { throw AimetError.invalid("the axes input is \(types[k]), expected an integer tensor") }
@@ -131,7 +134,11 @@ final class PadKernel: Kernel {
         // The constant's slots (empty constant_value: 0).
         var fill = [Float](repeating: 0, count: slots)
         if let k = valueOperand, args.shapes[k].reduce(1, *) > 0 {
-            for s in 0..<slots { fill[s] = args.inputs[k][s] }
+            if type == .bool && valueType == .int64 {
+                fill[0] = Int64Pointer(args.inputs[k])[0] != 0 ? 1 : 0
+            } else {
+                for s in 0..<slots { fill[s] = args.inputs[k][s] }
+            }
         } else if valueOperand == nil && type == .float32 {
             fill[0] = attributeValue
         }

@@ -110,9 +110,11 @@ final class ResizeKernel: Kernel {
                     throw AimetError.unsupported("tf_crop_and_resize with scales and a region of interest is not supported (the output size rule differs between the specification and implementations); give sizes")
                 }
                 let size = (Double(x[a]) * s).rounded(.down)
-                // Implementations differ on whether these modes use the fractional width in · scale or its floor.
-                if size != Double(x[a]) * s && (config.coordinates == .alignCorners || (config.coordinates == .pytorchHalfPixel && size <= 1)) {
-                    throw AimetError.unsupported("\(config.coordinates.rawValue) with scale \(scales[i]) on axis \(a) of \(x[a]) elements is not supported (a fractional output width \(Double(x[a]) * s), whose use is ambiguous); give sizes")
+                // Implementations differ on whether these modes use the fractional width in · scale or its floor
+                // (the width as float32 arithmetic gives it: 0.8 · 10 is 8).
+                let width = scales[i] * Float(x[a])
+                if width != width.rounded(.down) && (config.coordinates == .alignCorners || (config.coordinates == .pytorchHalfPixel && size <= 1)) {
+                    throw AimetError.unsupported("\(config.coordinates.rawValue) with scale \(scales[i]) on axis \(a) of \(x[a]) elements is not supported (a fractional output width \(width), whose use is ambiguous); give sizes")
                 }
                 guard size < Double(1 << 40) else { throw AimetError.shape("scale \(s) makes axis \(a) too large") }
                 result[a].output = Int(size)
