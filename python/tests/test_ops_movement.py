@@ -217,6 +217,38 @@ def test_pad_pads_as_graph_input(tmp_path):
         assert_close(model(x, feeds["pads"]), session.run(None, feeds)[0], ELEMENTWISE, f"pads {pads}")
 
 
+@pytest.mark.parametrize("shape,target,axes", [
+    (["N", 5, 8, 7], [6, 4], [1, 2]),
+    (["N", 6, 9, 4], [3, 12], [-2, -1]),
+    ([4, 5, 6], [3, 8, 6], None),
+], ids=["chw", "negative-axes", "all-axes"])
+def test_center_crop_pad(tmp_path, shape, target, axes):
+    node = helper.make_node("CenterCropPad", ["x", "shape"], ["y"], **({} if axes is None else {"axes": axes}))
+    path = make_model(tmp_path, [node], [("x", shape)], initializers={"shape": np.array(target, np.int64)}, opset=18)
+    check(path, {"x": shape}, batches=BATCHES if "N" in shape else (1,))
+
+
+@pytest.mark.parametrize("time_axis,batch_axis", [(0, 1), (1, 0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.int64], ids=["float32", "int64"])
+def test_reverse_sequence(tmp_path, time_axis, batch_axis, dtype):
+    steps, items = 6, 4
+    shape = [steps, items, 3, 5] if time_axis == 0 else [items, steps, 3, 5]
+    node = helper.make_node("ReverseSequence", ["x", "lens"], ["y"], time_axis=time_axis, batch_axis=batch_axis)
+    path = make_model(tmp_path, [node], [("x", shape, dtype), ("lens", [items], np.int64)], dtype=dtype)
+    session, model = ort_session(path), aonnx.load(path)
+    rng = rng_for("reverse_sequence", time_axis, dtype.__name__)
+    for lens in ([6, 1, 0, 3], [2, 6, 5, 1]):
+        feeds = {"x": sample(rng, shape, dtype), "lens": np.array(lens, np.int64)}
+        ours, ref = model(feeds["x"], feeds["lens"]), session.run(None, feeds)[0]
+        assert ours.dtype == ref.dtype and np.array_equal(ours, ref), f"lens {lens}"
+
+
+def test_reverse_sequence_too_long_is_refused(tmp_path):
+    node = helper.make_node("ReverseSequence", ["x", "lens"], ["y"], name="rev")
+    path = make_model(tmp_path, [node], [("x", [3, 2]), ("lens", [2], np.int64)])
+    refused(path, np.zeros((3, 2), np.float32), np.array([1, 4], np.int64), match="'rev'.*sequence_lens\\[1\\] = 4")
+
+
 # --- DepthToSpace / SpaceToDepth ----------------------------------------------------------
 
 @pytest.mark.parametrize("op,attrs,shape", [

@@ -24,6 +24,20 @@ extension OpCatalogue {
             }
             return try c.unary(DepthToSpaceKernel(kind, block: blockSize(c), type: c.type(0)))
         },
+        OpEntry("CenterCropPad", quantization: .dataMovement) { c in
+            let operands = [try c.input(0, "input_data"), try c.input(1, "shape")]
+            let kernel = PadKernel(mode: .constant, type: c.type(0), valueType: c.type(0), attributePads: nil, attributeValue: 0,
+                                   padsOperand: 1, valueOperand: nil, axesOperand: nil, knownPads: nil, knownAxes: nil,
+                                   centered: true, centerAxes: c.node.ints("axes"))
+            return c.step(kernel, operands)
+        },
+        OpEntry("ReverseSequence", quantization: .dataMovement) { c in
+            let kernel = try named(c) {
+                try ReverseSequenceKernel(timeAxis: c.node.int("time_axis", default: 0), batchAxis: c.node.int("batch_axis", default: 1),
+                                          type: c.type(0))
+            }
+            return c.step(kernel, [try c.input(0, "input"), try c.input(1, "sequence_lens")])
+        },
         OpEntry("Resize") { c in try resizeSteps(c) },
         OpEntry("Upsample") { c in try resizeSteps(c) },
     ]

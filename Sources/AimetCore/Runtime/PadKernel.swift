@@ -12,6 +12,11 @@
 ///   (period `2·(len − 1)`; a pad wider than `len − 1` is refused);
 /// - wrap: `j mod len`.
 ///
+/// CenterCropPad is the same kernel with the pads derived from a target
+/// `shape` (over the `axes` attribute, else every axis): an axis `d` elements
+/// longer than its target is cropped by `⌊d/2⌋` before and the rest after; one
+/// `d` shorter is padded with zeros likewise (the odd element after).
+///
 /// Any element type (an int64 element moves as its two slots). Rows of the
 /// last axis are copied whole between their padded ends.
 final class PadKernel: Kernel {
@@ -29,12 +34,18 @@ final class PadKernel: Kernel {
     let padsOperand: Int?
     let valueOperand: Int?
     let axesOperand: Int?
+    /// CenterCropPad: operand `padsOperand` is the target shape, over these axes (nil: all).
+    let centered: Bool
+    let centerAxes: [Int]?
     /// The per-axis pads when known at compile time (for `isBatchSeparable`).
     let knownPads: [Int]?
     let knownAxes: [Int]?
 
     init(mode: Mode, type: ElementType, valueType: ElementType, attributePads: [Int]?, attributeValue: Float,
-         padsOperand: Int?, valueOperand: Int?, axesOperand: Int?, knownPads: [Int]?, knownAxes: [Int]?) {
+         padsOperand: Int?, valueOperand: Int?, axesOperand: Int?, knownPads: [Int]?, knownAxes: [Int]?,
+         centered: Bool = false, centerAxes: [Int]? = nil) {
+        self.centered = centered
+        self.centerAxes = centerAxes
         self.mode = mode
         self.type = type
         self.valueType = valueType
@@ -57,10 +68,21 @@ final class PadKernel: Kernel {
         return types[0]
     }
 
-    /// `(begin, end)` for every axis of a rank-`rank` input.
-    func perAxis(rank: Int, pads: [Int], axes: [Int]?) throws -> (begin: [Int], end: [Int]) {
-        let list = try axes.map { try $0.map { try Shapes.axis($0, rank: rank) } } ?? Array(0..<rank)
+    /// `(begin, end)` for every axis of the input `x`.
+    func perAxis(_ x: [Int], pads: [Int], axes: [Int]?) throws -> (begin: [Int], end: [Int]) {
+        let rank = x.count
+        let list = try (centered ? centerAxes : axes).map { try $0.map { try Shapes.axis($0, rank: rank) } } ?? Array(0..<rank)
         guard Set(list).count == list.count else { throw AimetError.invalid("the axes \(axes ?? []) repeat an axis") }
+        if centered {
+            guard pads.count == list.count else { throw AimetError.shape("\(pads.count) target sizes for \(list.count) axes") }
+            var begin = [Int](repeating: 0, count: rank), end = begin
+            for (i, a) in list.enumerated() {
+                guard pads[i] >= 0, pads[i] < 1 << 40 else { throw AimetError.invalid("target size \(pads[i]) is out of range") }
+                let d = pads[i] - x[a], half = abs(d) / 2
+                (begin[a], end[a]) = d >= 0 ? (half, d - half) : (-half, d + half)
+            }
+            return (begin, end)
+        }
         guard pads.count == 2 * list.count else {
             throw AimetError.shape("\(pads.count) pads for \(list.count) axes (expected \(2 * list.count)) on an input of rank \(rank)")
         }
@@ -76,7 +98,7 @@ final class PadKernel: Kernel {
         let x = operands[0].shape
         let pads = try attributePads ?? padsOperand.map { try operands[$0].integers("pads") } ?? []
         let axes = try axesOperand.map { try operands[$0].integers("axes") }
-        let (begin, end) = try perAxis(rank: x.count, pads: pads, axes: axes)
+        let (begin, end) = try perAxis(x, pads: pads, axes: axes)
         return try Self.geometry(x, begin, end, mode).map(\.out)
     }
 
@@ -114,11 +136,14 @@ final class PadKernel: Kernel {
         }
     }
 
-    /// Separable when axis 0 is known not to be padded or cropped.
+    /// Separable when axis 0 is known not to be padded or cropped (CenterCropPad: not among its axes).
     func isBatchSeparable(_ shapes: [[Int]]) -> Bool {
         let rank = shapes[0].count
+        if centered {
+            return rank > 0 && centerAxes.map { $0.allSatisfy { $0 != 0 && $0 != -rank } } ?? false
+        }
         guard rank > 0, let pads = attributePads ?? knownPads, axesOperand == nil || knownAxes != nil,
-              let (begin, end) = try? perAxis(rank: rank, pads: pads, axes: knownAxes) else { return false }
+              let (begin, end) = try? perAxis(shapes[0], pads: pads, axes: knownAxes) else { return false }
         return begin[0] == 0 && end[0] == 0
     }
 
@@ -129,7 +154,7 @@ final class PadKernel: Kernel {
             return (0..<args.shapes[k].reduce(1, *)).map { Int(p[$0]) }
         }
         let pads = attributePads ?? padsOperand.map(integers) ?? []
-        let (begin, end) = try perAxis(rank: x.count, pads: pads, axes: axesOperand.map(integers))
+        let (begin, end) = try perAxis(x, pads: pads, axes: axesOperand.map(integers))
         let geometry = try Self.geometry(x, begin, end, mode)
         // The constant's slots (empty constant_value: 0).
         var fill = [Float](repeating: 0, count: slots)
