@@ -458,3 +458,51 @@ def test_resize_int64_data_is_refused(tmp_path):
     path = make_model(tmp_path, [node], [("x", ["N", 1, 4, 4])], initializers={"scales": np.array([1, 1, 2, 2], np.float32)},
                       opset=13, dtype=np.int64)
     refused(path, np.zeros((1, 1, 4, 4), np.int64), match="'resize'.*float32")
+
+
+# --- GridSample -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align_corners", [0, 1])
+def test_grid_sample(tmp_path, mode, padding_mode, align_corners):
+    if mode == "bicubic" and padding_mode == "border":
+        pytest.skip("refused: test_grid_sample_cubic_border_is_refused")
+    node = helper.make_node("GridSample", ["x", "grid"], ["y"], mode=mode, padding_mode=padding_mode,
+                            align_corners=align_corners)
+    path = make_model(tmp_path, [node], [("x", ["N", 3, 5, 7]), ("grid", ["N", 4, 6, 2])], opset=16)
+    model, session = aonnx.load(path), ort_session(path)
+    for batch in BATCHES:
+        rng = rng_for("grid_sample", mode, padding_mode, align_corners, batch)
+        x = sample(rng, (batch, 3, 5, 7), np.float32)
+        # Coordinates beyond [-1, 1] exercise the padding; none lands on a rounding tie.
+        grid = rng.uniform(-1.6, 1.6, (batch, 4, 6, 2)).astype(np.float32)
+        ref = session.run(None, {"x": x, "grid": grid})[0]
+        assert_close(model(x, grid), ref, ELEMENTWISE, f"fused plan, batch {batch}")
+        assert_close(aimetcle.run(model, x, grid, capture=["y"])[0], ref, ELEMENTWISE, f"exact plan, batch {batch}")
+
+
+@pytest.mark.parametrize("mode", ["linear", "nearest", "cubic"])
+def test_grid_sample_3d(tmp_path, mode):
+    # Opset 20: any spatial rank; onnxruntime runs 3-D linear / nearest only, so the reference evaluator checks cubic.
+    node = helper.make_node("GridSample", ["x", "grid"], ["y"], mode=mode, padding_mode="reflection")
+    path = make_model(tmp_path, [node], [("x", ["N", 2, 4, 5, 3]), ("grid", ["N", 3, 2, 4, 3])], opset=20)
+    model = aonnx.load(path)
+    rng = rng_for("grid_sample_3d", mode)
+    x = sample(rng, (2, 2, 4, 5, 3), np.float32)
+    grid = rng.uniform(-1.2, 1.2, (2, 3, 2, 4, 3)).astype(np.float32)
+    from onnx.reference import ReferenceEvaluator
+    ref = ReferenceEvaluator(onnx.load(path)).run(None, {"x": x, "grid": grid})[0]
+    assert_close(model(x, grid), ref, ELEMENTWISE, "3-D")
+
+
+def test_grid_sample_unknown_mode_is_refused(tmp_path):
+    node = helper.make_node("GridSample", ["x", "grid"], ["y"], name="gs", mode="linear")
+    path = make_model(tmp_path, [node], [("x", ["N", 1, 3, 3]), ("grid", ["N", 2, 2, 2])], opset=16)
+    refused(path, np.zeros((1, 1, 3, 3), np.float32), np.zeros((1, 2, 2, 2), np.float32), match="'gs'.*mode 'linear'")
+
+
+def test_grid_sample_cubic_border_is_refused(tmp_path):
+    node = helper.make_node("GridSample", ["x", "grid"], ["y"], name="gs", mode="bicubic", padding_mode="border")
+    path = make_model(tmp_path, [node], [("x", ["N", 1, 3, 3]), ("grid", ["N", 2, 2, 2])], opset=16)
+    refused(path, np.zeros((1, 1, 3, 3), np.float32), np.zeros((1, 2, 2, 2), np.float32), match="'gs'.*cubic.*border")

@@ -38,6 +38,23 @@ extension OpCatalogue {
             }
             return c.step(kernel, [try c.input(0, "input"), try c.input(1, "sequence_lens")])
         },
+        OpEntry("GridSample") { c in
+            // Opset 16 names the modes bilinear / bicubic; opset 20 linear / cubic and allows any rank.
+            let modeName = c.string("mode", default: c.opset < 20 ? "bilinear" : "linear")
+            let modes: [String: GridSampleKernel.Mode] = c.opset < 20 ? ["bilinear": .linear, "nearest": .nearest, "bicubic": .cubic]
+                                                                      : ["linear": .linear, "nearest": .nearest, "cubic": .cubic]
+            guard let mode = modes[modeName] else { throw AimetError.unsupported("\(c.what): mode '\(modeName)' is not supported at opset \(c.opset)") }
+            let paddingName = c.string("padding_mode", default: "zeros")
+            guard let padding = GridSampleKernel.Padding(rawValue: paddingName) else {
+                throw AimetError.unsupported("\(c.what): padding_mode '\(paddingName)' is not supported (zeros, border, reflection)")
+            }
+            if mode == .cubic && padding == .border {
+                // onnxruntime (as PyTorch) clamps each tap; the ONNX reference clamps the coordinate first.
+                throw AimetError.unsupported("\(c.what): cubic sampling with border padding is not supported (implementations differ on where the border applies)")
+            }
+            let kernel = GridSampleKernel(mode: mode, padding: padding, alignCorners: c.node.int("align_corners", default: 0) != 0)
+            return c.step(kernel, [try c.input(0, "X"), try c.input(1, "grid")])
+        },
         OpEntry("Resize") { c in try resizeSteps(c) },
         OpEntry("Upsample") { c in try resizeSteps(c) },
     ]
