@@ -506,3 +506,31 @@ def test_grid_sample_cubic_border_is_refused(tmp_path):
     node = helper.make_node("GridSample", ["x", "grid"], ["y"], name="gs", mode="bicubic", padding_mode="border")
     path = make_model(tmp_path, [node], [("x", ["N", 1, 3, 3]), ("grid", ["N", 2, 2, 2])], opset=16)
     refused(path, np.zeros((1, 1, 3, 3), np.float32), np.zeros((1, 2, 2, 2), np.float32), match="'gs'.*cubic.*border")
+
+
+# --- AffineGrid -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("size,align_corners", [([2, 3, 5, 7], 0), ([2, 3, 5, 7], 1), ([2, 1, 4, 3, 6], 0),
+                                                ([2, 1, 4, 3, 6], 1), ([2, 3, 1, 4], 0)],
+                         ids=["2d", "2d-align", "3d", "3d-align", "unit-axis"])
+def test_affine_grid(tmp_path, size, align_corners):
+    r = len(size) - 2
+    node = helper.make_node("AffineGrid", ["theta", "size"], ["y"], align_corners=align_corners)
+    path = make_model(tmp_path, [node], [("theta", [2, r, r + 1])], initializers={"size": np.array(size, np.int64)}, opset=20)
+    rng = rng_for("affine_grid", r, align_corners)
+    theta = rng.standard_normal((2, r, r + 1)).astype(np.float32)
+    if r == 2:
+        ref = ort_session(path).run(None, {"theta": theta})[0]
+    else:
+        # onnxruntime's AffineGrid is 2-D only: the reference evaluator checks 3-D.
+        from onnx.reference import ReferenceEvaluator
+        ref = ReferenceEvaluator(onnx.load(path)).run(None, {"theta": theta})[0]
+    model = aonnx.load(path)
+    assert_close(model(theta), ref, ELEMENTWISE, "fused plan")
+    assert_close(aimetcle.run(model, theta, capture=["y"])[0], ref, ELEMENTWISE, "exact plan")
+
+
+def test_affine_grid_align_corners_unit_axis_is_refused(tmp_path):
+    node = helper.make_node("AffineGrid", ["theta", "size"], ["y"], name="ag", align_corners=1)
+    path = make_model(tmp_path, [node], [("theta", [1, 2, 3])], initializers={"size": np.array([1, 1, 1, 4], np.int64)}, opset=20)
+    refused(path, np.zeros((1, 2, 3), np.float32), match="'ag'.*align_corners with a spatial size of 1")

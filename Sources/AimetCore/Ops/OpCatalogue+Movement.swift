@@ -55,6 +55,9 @@ extension OpCatalogue {
             let kernel = GridSampleKernel(mode: mode, padding: padding, alignCorners: c.node.int("align_corners", default: 0) != 0)
             return c.step(kernel, [try c.input(0, "X"), try c.input(1, "grid")])
         },
+        OpEntry("AffineGrid") { c in
+            c.step(AffineGridKernel(alignCorners: c.node.int("align_corners", default: 0) != 0), [try c.input(0, "theta"), try c.input(1, "size")])
+        },
         OpEntry("Resize") { c in try resizeSteps(c) },
         OpEntry("Upsample") { c in try resizeSteps(c) },
     ]

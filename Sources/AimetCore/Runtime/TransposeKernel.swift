@@ -121,8 +121,8 @@ enum Permutation {
         let rowTiles = (rows + tile - 1) / tile
         Parallel.forEach(planes * rowTiles, workers: parallel) { range, _ in
             for item in range {
-                let plane = item / rowTiles, r0 = (item % rowTiles) * tile
-                var rest = plane, src = 0, dst = 0
+                let planeIndex = item / rowTiles, r0 = (item % rowTiles) * tile
+                var rest = planeIndex, src = 0, dst = 0
                 for k in others.reversed() {
                     let i = rest % outDims[k]
                     rest /= outDims[k]
@@ -130,17 +130,41 @@ enum Permutation {
                     dst += i * outStride[k]
                 }
                 let r1 = min(r0 + tile, rows)
+                let plane = x + src, target = y + dst
                 var c0 = 0
                 while c0 < cols {
                     let c1 = min(c0 + tile, cols)
-                    for r in r0..<r1 {
-                        let out = y + dst + r * rowOut
-                        let inp = x + src + r
-                        for c in c0..<c1 { out[c] = inp[c * colIn] }
+                    // 8×8 blocks through registers: eight loads along the input's last axis, eight stores along the output's.
+                    var r = r0
+                    while r + 8 <= r1 {
+                        var c = c0
+                        while c + 8 <= c1 {
+                            transpose8x8(plane + c &* colIn + r, colIn, target + r &* rowOut + c, rowOut)
+                            c += 8
+                        }
+                        for k in r..<(r + 8) {
+                            let out = target + k &* rowOut, inp = plane + k
+                            for j in c..<c1 { out[j] = inp[j &* colIn] }
+                        }
+                        r += 8
+                    }
+                    for k in r..<r1 {
+                        let out = target + k &* rowOut, inp = plane + k
+                        for j in c0..<c1 { out[j] = inp[j &* colIn] }
                     }
                     c0 = c1
                 }
             }
+        }
+    }
+
+    /// `b[j · bStride + i] = a[i · aStride + j]` for an 8×8 block.
+    @inline(__always)
+    static func transpose8x8(_ a: UnsafePointer<Float>, _ aStride: Int, _ b: UnsafeMutablePointer<Float>, _ bStride: Int) {
+        let v0 = a.load8(), v1 = a.load8(aStride), v2 = a.load8(2 &* aStride), v3 = a.load8(3 &* aStride)
+        let v4 = a.load8(4 &* aStride), v5 = a.load8(5 &* aStride), v6 = a.load8(6 &* aStride), v7 = a.load8(7 &* aStride)
+        for j in 0..<8 {
+            b.store8(Float8(v0[j], v1[j], v2[j], v3[j], v4[j], v5[j], v6[j], v7[j]), j &* bStride)
         }
     }
 
