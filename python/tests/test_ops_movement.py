@@ -534,3 +534,24 @@ def test_affine_grid_align_corners_unit_axis_is_refused(tmp_path):
     node = helper.make_node("AffineGrid", ["theta", "size"], ["y"], name="ag", align_corners=1)
     path = make_model(tmp_path, [node], [("theta", [1, 2, 3])], initializers={"size": np.array([1, 1, 1, 4], np.int64)}, opset=20)
     refused(path, np.zeros((1, 2, 3), np.float32), match="'ag'.*align_corners with a spatial size of 1")
+
+
+# --- Col2Im ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("attrs", [{}, {"strides": [2, 1], "pads": [1, 0, 0, 2], "dilations": [1, 2]}],
+                         ids=["plain", "strided-padded-dilated"])
+def test_col2im(tmp_path, attrs):
+    image, block = [5, 6], [2, 3]
+    strides, pads, dilations = attrs.get("strides", [1, 1]), attrs.get("pads", [0] * 4), attrs.get("dilations", [1, 1])
+    blocks = [(image[i] + pads[i] + pads[i + 2] - dilations[i] * (block[i] - 1) - 1) // strides[i] + 1 for i in range(2)]
+    shape = ["N", 3 * block[0] * block[1], blocks[0] * blocks[1]]
+    node = helper.make_node("Col2Im", ["x", "image", "block"], ["y"], **attrs)
+    inits = {"image": np.array(image, np.int64), "block": np.array(block, np.int64)}
+    check(make_model(tmp_path, [node], [("x", shape)], initializers=inits, opset=18), {"x": shape})
+
+
+def test_col2im_wrong_block_count_is_refused(tmp_path):
+    node = helper.make_node("Col2Im", ["x", "image", "block"], ["y"], name="c2i")
+    inits = {"image": np.array([4, 4], np.int64), "block": np.array([2, 2], np.int64)}
+    path = make_model(tmp_path, [node], [("x", ["N", 4, 8])], initializers=inits, opset=18)
+    refused(path, np.zeros((1, 4, 8), np.float32), match="'c2i'.*expected \\[N, C")

@@ -58,6 +58,10 @@ extension OpCatalogue {
         OpEntry("AffineGrid") { c in
             c.step(AffineGridKernel(alignCorners: c.node.int("align_corners", default: 0) != 0), [try c.input(0, "theta"), try c.input(1, "size")])
         },
+        OpEntry("Col2Im") { c in
+            let kernel = Col2ImKernel(dilations: c.node.ints("dilations"), pads: c.node.ints("pads"), strides: c.node.ints("strides"))
+            return c.step(kernel, [try c.input(0, "input"), try c.input(1, "image_shape"), try c.input(2, "block_shape")])
+        },
         OpEntry("Resize") { c in try resizeSteps(c) },
         OpEntry("Upsample") { c in try resizeSteps(c) },
     ]
@@ -87,6 +91,7 @@ extension OpCatalogue {
             guard config.mode != .cubic else { throw AimetError.unsupported("\(c.what): mode 'cubic' needs Resize from opset 11") }
             config.coordinates = .asymmetric
             config.rounding = .floor
+            config.legacy = true
             if c.node.op.onnxType == "Upsample" && c.opset < 9 {
                 guard case .floats(let v)? = c.node.attributes["scales"] else { throw AimetError.invalid("\(c.what) has no scales attribute") }
                 attributeScales = v
@@ -109,11 +114,7 @@ extension OpCatalogue {
             scalesInput = 2
             (roi, scales, sizes) = (operand(1), operand(2), operand(3))
         }
-        // Scales that are known: checked now (Upsample and Resize-10 nearest round down, which needs scales >= 1).
         let known = attributeScales ?? (scalesInput >= 0 ? c.constant(scalesInput)?.floats : nil)
-        if legacy && config.mode == .nearest, let known, known.contains(where: { $0 < 1 }) {
-            throw AimetError.unsupported("\(c.what): nearest downsampling (scales \(known)) is not supported before Resize-11 (its rounding is not specified)")
-        }
         let kernel = ResizeKernel(config, attributeScales: attributeScales, roiOperand: roi, scalesOperand: scales,
                                   sizesOperand: sizes, knownScales: known)
         return c.step(kernel, operands)

@@ -52,6 +52,8 @@ final class ResizeKernel: Kernel {
         var antialias = false
         var axes: [Int]?
         var policy: AspectPolicy = .stretch
+        /// Resize-10 / Upsample: nearest rounds down, which is specified for scales ≥ 1 only.
+        var legacy = false
     }
     let config: Config
     /// Scales from the attribute (Upsample-7), else operand positions.
@@ -106,6 +108,9 @@ final class ResizeKernel: Kernel {
             for (i, a) in axes.enumerated() {
                 let s = Double(scales[i])
                 guard s > 0, s.isFinite else { throw AimetError.invalid("scale \(scales[i]) is not positive") }
+                if config.legacy && config.mode == .nearest && s < 1 {
+                    throw AimetError.unsupported("nearest downsampling (scale \(scales[i])) is not supported before Resize-11 (its rounding is not specified)")
+                }
                 if config.coordinates == .tfCropAndResize && result[a].roi != (0, 1) {
                     throw AimetError.unsupported("tf_crop_and_resize with scales and a region of interest is not supported (the output size rule differs between the specification and implementations); give sizes")
                 }
