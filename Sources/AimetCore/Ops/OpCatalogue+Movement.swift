@@ -1,4 +1,5 @@
-// Ops that rearrange data: transposes, padding, resizing, depth/space shuffles.
+// Ops that rearrange data: transposes, padding and cropping, resizing, depth/space shuffles,
+// sequence reversal, sampling grids (GridSample, AffineGrid) and Col2Im.
 
 extension OpCatalogue {
     static let movement: [OpEntry] = [
@@ -13,7 +14,8 @@ extension OpCatalogue {
             case "CRD": kind = .depthToSpaceCRD
             case let mode: throw AimetError.invalid("\(c.what): unknown mode '\(mode)' (DCR or CRD)")
             }
-            return try c.unary(DepthToSpaceKernel(kind, block: blockSize(c), type: c.type(0)))
+            let block = try blockSize(c)
+            return try c.unary(named(c) { try DepthToSpaceKernel(kind, block: block, type: c.type(0)) })
         },
         OpEntry("SpaceToDepth", quantization: .dataMovement) { c in
             let kind: DepthToSpaceKernel.Kind
@@ -22,7 +24,8 @@ extension OpCatalogue {
             case "CRD": kind = .spaceToDepthCRD
             case let mode: throw AimetError.invalid("\(c.what): unknown mode '\(mode)' (DCR or CRD)")
             }
-            return try c.unary(DepthToSpaceKernel(kind, block: blockSize(c), type: c.type(0)))
+            let block = try blockSize(c)
+            return try c.unary(named(c) { try DepthToSpaceKernel(kind, block: block, type: c.type(0)) })
         },
         OpEntry("CenterCropPad", quantization: .dataMovement) { c in
             let operands = [try c.input(0, "input_data"), try c.input(1, "shape")]
