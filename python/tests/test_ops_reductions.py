@@ -1,0 +1,344 @@
+"""Reductions, normalizations and pools against onnxruntime.
+
+Each test builds a tiny ONNX model with ``onnx.helper``, runs it in onnxruntime (graph
+optimizations off) and through ``aimetcle.onnx.load(path)``, both the fused plan
+(``aimetcle.run(model, *inputs)``) and the exact plan (the same run capturing the first float
+input), for batch sizes 1 and 3 (the batch axis is symbolic), and compares with an explicit
+tolerance (``assert_close`` of test_runtime: relative, with a floor at rtol times the largest
+magnitude). Integer and bool results must match exactly, in their own dtype.
+"""
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+import aimetcle  # noqa: E402
+from aimetcle import onnx as aonnx  # noqa: E402
+
+from test_runtime import ELEMENTWISE, assert_close, ort_session, randn, rng_for  # noqa: E402
+
+BATCHES = (1, 3)
+REDUCTION = 2e-5  # sums over up to a few hundred terms in a different order than onnxruntime's
+NORMALIZATION = 1e-4  # (x − μ)/σ amplifies the rounding of μ near cancellation
+ONNX_TYPES = {np.float32: TensorProto.FLOAT, np.int64: TensorProto.INT64, np.bool_: TensorProto.BOOL}
+
+
+def make_model(tmp_path, nodes, inputs, outputs, initializers=None, opset=18, name="model"):
+    """``inputs``: (name, shape, dtype) with "N" for the batch axis; outputs: names (float32) or (name, dtype)."""
+    outputs = [(o, np.float32) if isinstance(o, str) else o for o in outputs]
+    graph = helper.make_graph(
+        nodes, name,
+        [helper.make_tensor_value_info(n, ONNX_TYPES[dtype], shape) for n, shape, dtype in inputs],
+        [helper.make_tensor_value_info(n, ONNX_TYPES[dtype], None) for n, dtype in outputs],
+        initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in (initializers or {}).items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="test_reductions")
+    model.ir_version = 8 if opset < 21 else 10
+    path = str(tmp_path / f"{name}.onnx")
+    onnx.save(model, path)
+    return path
+
+
+def compare(ours, ref, rtol, what):
+    ref = np.asarray(ref)
+    if ref.dtype == np.float32:
+        assert_close(ours, ref, rtol, what)
+    else:
+        assert isinstance(ours, np.ndarray) and ours.dtype == ref.dtype, f"{what}: {getattr(ours, 'dtype', type(ours))} vs {ref.dtype}"
+        assert ours.shape == ref.shape, f"{what}: shape {ours.shape}, reference {ref.shape}"
+        assert np.array_equal(ours, ref), f"{what}: {ours} vs {ref}"
+
+
+def check(path, make_feeds, rtol, reference=None, batches=BATCHES):
+    """Runs ``path`` here and in onnxruntime (or ``reference(feeds)`` when given) for each batch size."""
+    model = aonnx.load(path)
+    session = None if reference else ort_session(path)
+    for batch in batches:
+        feeds = make_feeds(batch)
+        ref = reference(feeds) if reference else session.run(None, feeds)
+        inputs = [feeds[name] for name in model.input_names]
+        floats = [name for name in model.input_names if feeds[name].dtype == np.float32]
+        plans = [("fused", aimetcle.run(model, *inputs))]
+        if floats:  # capturing a float input forces the exact plan
+            plans.append(("exact", aimetcle.run(model, *inputs, capture=floats[:1])[0]))
+        for plan, ours in plans:
+            ours = ours if isinstance(ours, tuple) else (ours,)
+            assert len(ours) == len(ref)
+            for k, (a, b) in enumerate(zip(ours, ref)):
+                compare(a, b, rtol, f"{plan} plan, batch {batch}, output {k}")
+    return model
+
+
+def feeds_of(shape, dtype=np.float32, seed=0, transform=None, name="x"):
+    def feeds(batch):
+        rng = np.random.default_rng(seed + batch)
+        if dtype == np.int64:
+            x = rng.integers(-5, 6, size=(batch, *shape[1:])).astype(np.int64)
+        elif dtype == np.bool_:
+            x = rng.random((batch, *shape[1:])) < 0.5
+        else:
+            x = randn(rng, batch, *shape[1:])
+        return {name: transform(x) if transform else x}
+    return feeds
+
+
+# --- Reduce* -------------------------------------------------------------------------
+
+REDUCE_OPS = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+              "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"]
+
+# Inputs that keep each reduction well conditioned: LogSum needs positive sums, Prod values near 1.
+TRANSFORMS = {"ReduceLogSum": lambda x: np.abs(x) + 0.1, "ReduceProd": lambda x: (1 + 0.2 * x).astype(np.float32)}
+
+# (id, axes (None = absent), keepdims): contiguous rows, planes (inner > 1), scattered blocks, all, batch axis.
+REDUCE_AXES = [
+    ("last", [-1], 1), ("hw", [2, 3], 1), ("hw-nokeep", [2, 3], 0), ("channel", [1], 1), ("channel-nokeep", [1], 0),
+    ("scattered", [1, 3], 1), ("scattered-nokeep", [3, 1], 0), ("all", None, 1), ("all-nokeep", None, 0),
+    ("batch", [0], 1), ("batch-and-w", [0, -1], 0),
+]
+
+
+@pytest.mark.parametrize("axes,keepdims", [c[1:] for c in REDUCE_AXES], ids=[c[0] for c in REDUCE_AXES])
+@pytest.mark.parametrize("opset", [13, 18])
+@pytest.mark.parametrize("op", REDUCE_OPS)
+def test_reduce(tmp_path, op, opset, axes, keepdims):
+    shape = ["N", 5, 6, 7]
+    axes_input = opset >= (13 if op == "ReduceSum" else 18)
+    inits, attrs, inputs = {}, {"keepdims": keepdims}, ["x"]
+    if axes is not None and axes_input:
+        inits["axes"] = np.array(axes, np.int64)
+        inputs.append("axes")
+    elif axes is not None:
+        attrs["axes"] = axes
+    node = helper.make_node(op, inputs, ["y"], **attrs)
+    path = make_model(tmp_path, [node], [("x", shape, np.float32)], ["y"], inits, opset=opset)
+    check(path, feeds_of(shape, transform=TRANSFORMS.get(op)), REDUCTION)
+
+
+def test_reduce_mean_large_planes(tmp_path):
+    """ReduceMean over H, W of a squeeze-excite block (contiguous rows of 56·56), and over C of NHWC (planes)."""
+    nodes = [helper.make_node("ReduceMean", ["x"], ["y"], axes=[2, 3], keepdims=1),
+             helper.make_node("ReduceMean", ["x"], ["z"], axes=[1], keepdims=0)]
+    path = make_model(tmp_path, nodes, [("x", ["N", 24, 56, 56], np.float32)], ["y", "z"], opset=17)
+    check(path, feeds_of(["N", 24, 56, 56]), REDUCTION)
+
+
+@pytest.mark.parametrize("op", REDUCE_OPS)
+def test_reduce_noop_with_empty_axes(tmp_path, op):
+    """noop_with_empty_axes = 1 and no axes: nothing is reduced (each element mapped alone)."""
+    inputs = ["x", "axes"] if op != "ReduceSum" else ["x", ""]
+    node = helper.make_node(op, inputs, ["y"], noop_with_empty_axes=1)
+    inits = {"axes": np.zeros(0, np.int64)} if op != "ReduceSum" else {}
+    path = make_model(tmp_path, [node], [("x", ["N", 3, 4], np.float32)], ["y"], inits, opset=18)
+    check(path, feeds_of(["N", 3, 4], transform=TRANSFORMS.get(op)), ELEMENTWISE)
+
+
+INT_REDUCE_OPS = ["ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceSumSquare"]
+
+
+@pytest.mark.parametrize("axes", [[1], [1, 2], [0, 2], None], ids=["c", "hw", "scattered", "all"])
+@pytest.mark.parametrize("op", INT_REDUCE_OPS)
+def test_reduce_int64(tmp_path, op, axes):
+    shape = ["N", 3, 4]
+    node = helper.make_node(op, ["x", "axes"] if axes else ["x"], ["y"], keepdims=0)
+    inits = {"axes": np.array(axes, np.int64)} if axes else {}
+    path = make_model(tmp_path, [node], [("x", shape, np.int64)], [("y", np.int64)], inits, opset=18)
+    numpy = {"ReduceSum": np.sum, "ReduceMax": np.max, "ReduceMin": np.min, "ReduceProd": np.prod,
+             "ReduceL1": lambda x, axis: np.sum(np.abs(x), axis=axis),
+             "ReduceSumSquare": lambda x, axis: np.sum(x * x, axis=axis)}[op]
+    check(path, feeds_of(shape, np.int64), 0,
+          reference=lambda f: [np.asarray(numpy(f["x"], axis=tuple(axes) if axes else None), np.int64)])
+
+
+@pytest.mark.parametrize("op", ["ReduceMax", "ReduceMin"])
+def test_reduce_bool(tmp_path, op):
+    node = helper.make_node(op, ["x", "axes"], ["y"], keepdims=1)
+    path = make_model(tmp_path, [node], [("x", ["N", 4, 5], np.bool_)], [("y", np.bool_)], {"axes": np.array([2], np.int64)}, opset=20)
+    fn = np.any if op == "ReduceMax" else np.all
+    check(path, feeds_of(["N", 4, 5], np.bool_), 0, reference=lambda f: [fn(f["x"], axis=2, keepdims=True)])
+
+
+@pytest.mark.parametrize("axes", [[1], [-1, 1], []], ids=["one", "two", "none"])
+def test_reduce_axes_from_graph_input(tmp_path, axes):
+    """Axes fed as an int64 graph input (known before the run): the kernel reads them as an operand."""
+    node = helper.make_node("ReduceMean", ["x", "axes"], ["y"], keepdims=0)
+    path = make_model(tmp_path, [node], [("x", ["N", 3, 4], np.float32), ("axes", [len(axes)], np.int64)], ["y"], opset=18)
+
+    def feeds(batch):
+        return {**feeds_of(["N", 3, 4])(batch), "axes": np.array(axes, np.int64)}
+    check(path, feeds, REDUCTION)
+
+
+def test_reduce_mean_of_int64_is_refused(tmp_path):
+    node = helper.make_node("ReduceMean", ["x"], ["y"], name="mean", axes=[1])
+    path = make_model(tmp_path, [node], [("x", ["N", 3], np.int64)], [("y", np.int64)], opset=17)
+    with pytest.raises(ValueError, match=r"(?s)'mean'.*ReduceMean.*int64.*float32 only"):
+        aonnx.load(path)(np.ones((2, 3), np.int64))
+
+
+def test_reduce_duplicate_axes_are_invalid(tmp_path):
+    node = helper.make_node("ReduceSum", ["x"], ["y"], name="sum", axes=[1, -1])
+    path = make_model(tmp_path, [node], [("x", ["N", 3], np.float32)], ["y"], opset=11)
+    with pytest.raises(ValueError, match=r"(?s)'sum'.*twice"):
+        aonnx.load(path)(np.ones((2, 3), np.float32))
+
+
+# --- ArgMax / ArgMin -------------------------------------------------------------------
+
+ARG_CASES = [("axis1", 1, 1, 0), ("axis1-last", 1, 1, 1), ("last-nokeep", -1, 0, 0), ("last-nokeep-last", -1, 0, 1),
+             ("batch", 0, 1, 0), ("middle", 2, 0, 1)]
+
+
+@pytest.mark.parametrize("axis,keepdims,last", [c[1:] for c in ARG_CASES], ids=[c[0] for c in ARG_CASES])
+@pytest.mark.parametrize("dtype", [np.float32, np.int64], ids=["float32", "int64"])
+@pytest.mark.parametrize("op", ["ArgMax", "ArgMin"])
+def test_arg_extremum(tmp_path, op, dtype, axis, keepdims, last):
+    shape = ["N", 4, 5, 6]
+    node = helper.make_node(op, ["x"], ["y"], axis=axis, keepdims=keepdims, select_last_index=last)
+    path = make_model(tmp_path, [node], [("x", shape, dtype)], [("y", np.int64)], opset=13)
+    # Rounded values: many ties, so select_last_index matters.
+    transform = (lambda x: np.round(x).astype(np.float32)) if dtype == np.float32 else None
+    check(path, feeds_of(shape, dtype, transform=transform), 0)
+
+
+def test_arg_max_feeding_float_ops(tmp_path):
+    """ArgMax next to float ops: the exact plan (capture) runs it too."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("ArgMax", ["r"], ["y"], axis=-1, keepdims=0)]
+    path = make_model(tmp_path, nodes, [("x", ["N", 7, 10], np.float32)], ["r", ("y", np.int64)], opset=11)
+    check(path, feeds_of(["N", 7, 10]), 0)
+
+
+# --- normalizations -------------------------------------------------------------------
+
+LAYER_NORM = [
+    # (id, shape, axis, scale shape (None: the normalized shape), bias)
+    ("vit", ["N", 17, 192], -1, None, True),
+    ("no-bias", ["N", 17, 192], -1, None, False),
+    ("two-axes", ["N", 6, 5, 8], 2, None, True),
+    ("scale-broadcast", ["N", 6, 5, 8], 2, [8], True),
+    ("scale-leading-ones", ["N", 9, 12], -1, [1, 12], True),
+    ("nhwc", ["N", 7, 7, 96], 3, None, True),
+    ("axis1", ["N", 3, 4, 5], 1, None, True),
+    ("odd-row", ["N", 5, 13], -1, None, True),
+]
+
+
+@pytest.mark.parametrize("shape,axis,scale_shape,bias", [c[1:] for c in LAYER_NORM], ids=[c[0] for c in LAYER_NORM])
+def test_layer_normalization(tmp_path, shape, axis, scale_shape, bias):
+    rng = rng_for("layernorm", str(shape), axis)
+    a = axis % len(shape)
+    inits = {"scale": randn(rng, *(scale_shape or shape[a:]))}
+    if bias:
+        inits["bias"] = randn(rng, *(scale_shape or shape[a:]))
+    node = helper.make_node("LayerNormalization", ["x", "scale"] + (["bias"] if bias else []), ["y"], axis=axis, epsilon=1e-5)
+    path = make_model(tmp_path, [node], [("x", shape, np.float32)], ["y"], inits, opset=17)
+    check(path, feeds_of(shape, transform=lambda x: (3 * x + 1).astype(np.float32)), NORMALIZATION)
+
+
+@pytest.mark.parametrize("axis", [-1, 1])
+def test_layer_normalization_statistics_outputs(tmp_path, axis):
+    node = helper.make_node("LayerNormalization", ["x", "scale", "bias"], ["y", "mean", "inv"], axis=axis, epsilon=1e-3)
+    rng = rng_for("layernorm-stats", axis)
+    normalized = [6, 8] if axis == 1 else [8]
+    inits = {"scale": randn(rng, *normalized), "bias": randn(rng, *normalized)}
+    path = make_model(tmp_path, [node], [("x", ["N", 6, 8], np.float32)], ["y", "mean", "inv"], inits, opset=17)
+    check(path, feeds_of(["N", 6, 8]), NORMALIZATION)
+
+
+def test_layer_normalization_runtime_scale(tmp_path):
+    """Scale and bias as graph inputs (not constants)."""
+    node = helper.make_node("LayerNormalization", ["x", "s", "b"], ["y"])
+    path = make_model(tmp_path, [node], [("x", ["N", 4, 10], np.float32), ("s", [10], np.float32), ("b", [10], np.float32)],
+                      ["y"], opset=17)
+
+    def feeds(batch):
+        rng = np.random.default_rng(batch)
+        return {"x": randn(rng, batch, 4, 10), "s": randn(rng, 10), "b": randn(rng, 10)}
+    check(path, feeds, NORMALIZATION)
+
+
+def test_layer_normalization_stash_type_refused(tmp_path):
+    node = helper.make_node("LayerNormalization", ["x", "scale"], ["y"], name="ln", stash_type=10)
+    path = make_model(tmp_path, [node], [("x", ["N", 4], np.float32)], ["y"], {"scale": np.ones(4, np.float32)}, opset=17)
+    with pytest.raises(ValueError, match=r"(?s)'ln'.*stash_type"):
+        aonnx.load(path)(np.ones((2, 4), np.float32))
+
+
+def test_layer_normalization_bad_scale_shape(tmp_path):
+    node = helper.make_node("LayerNormalization", ["x", "scale"], ["y"], name="ln")
+    path = make_model(tmp_path, [node], [("x", ["N", 4], np.float32)], ["y"], {"scale": np.ones(5, np.float32)}, opset=17)
+    with pytest.raises(ValueError, match=r"(?s)'ln'.*scale.*broadcast"):
+        aonnx.load(path)(np.ones((2, 4), np.float32))
+
+
+@pytest.mark.parametrize("axis", [-1, 2])
+def test_rms_normalization(tmp_path, axis):
+    shape = ["N", 5, 6, 16]
+    rng = rng_for("rms", axis)
+    node = helper.make_node("RMSNormalization", ["x", "scale"], ["y"], axis=axis, epsilon=1e-5)
+    path = make_model(tmp_path, [node], [("x", shape, np.float32)], ["y"], {"scale": randn(rng, *shape[axis % 4:])}, opset=23)
+    check(path, feeds_of(shape), NORMALIZATION)
+
+
+@pytest.mark.parametrize("shape", [["N", 6, 9, 11], ["N", 4, 30], ["N", 3, 2, 5, 4]], ids=["2d", "1d", "3d"])
+def test_instance_normalization(tmp_path, shape):
+    rng = rng_for("instance", str(shape))
+    inits = {"scale": randn(rng, shape[1]), "bias": randn(rng, shape[1])}
+    node = helper.make_node("InstanceNormalization", ["x", "scale", "bias"], ["y"], epsilon=1e-4)
+    path = make_model(tmp_path, [node], [("x", shape, np.float32)], ["y"], inits, opset=17)
+    check(path, feeds_of(shape, transform=lambda x: (2 * x - 1).astype(np.float32)), NORMALIZATION)
+
+
+@pytest.mark.parametrize("opset", [18, 21])
+@pytest.mark.parametrize("groups,shape", [(2, ["N", 6, 5, 7]), (3, ["N", 6, 10]), (1, ["N", 4, 3, 3]), (4, ["N", 4, 3, 3])],
+                         ids=["2-groups", "3-groups-1d", "one-group", "group-per-channel"])
+def test_group_normalization(tmp_path, opset, groups, shape):
+    rng = rng_for("group", opset, groups)
+    count = groups if opset == 18 else shape[1]
+    inits = {"scale": randn(rng, count), "bias": randn(rng, count)}
+    node = helper.make_node("GroupNormalization", ["x", "scale", "bias"], ["y"], num_groups=groups, epsilon=1e-5)
+    path = make_model(tmp_path, [node], [("x", shape, np.float32)], ["y"], inits, opset=opset)
+    check(path, feeds_of(shape), NORMALIZATION)
+
+
+def test_group_normalization_indivisible_channels(tmp_path):
+    node = helper.make_node("GroupNormalization", ["x", "scale", "bias"], ["y"], name="gn", num_groups=4)
+    inits = {"scale": np.ones(6, np.float32), "bias": np.zeros(6, np.float32)}
+    path = make_model(tmp_path, [node], [("x", ["N", 6, 3], np.float32)], ["y"], inits, opset=21)
+    with pytest.raises(ValueError, match=r"(?s)'gn'.*6 channels.*4 groups"):
+        aonnx.load(path)(np.ones((2, 6, 3), np.float32))
+
+
+def test_batch_normalization_runtime_statistics(tmp_path):
+    """Scale, bias, mean and var as graph inputs: normalized with the given statistics."""
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], epsilon=1e-3)
+    inputs = [("x", ["N", 5, 4, 6], np.float32)] + [(n, [5], np.float32) for n in "sbmv"]
+    path = make_model(tmp_path, [node], inputs, ["y"], opset=15)
+
+    def feeds(batch):
+        rng = np.random.default_rng(batch)
+        return {"x": randn(rng, batch, 5, 4, 6), "s": randn(rng, 5), "b": randn(rng, 5), "m": randn(rng, 5),
+                "v": np.abs(randn(rng, 5)) + 0.1}
+    check(path, feeds, ELEMENTWISE)
+
+
+def test_batch_normalization_training_mode_refused(tmp_path):
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], name="bn", training_mode=1)
+    inits = {k: np.ones(3, np.float32) for k in "sbmv"}
+    path = make_model(tmp_path, [node], [("x", ["N", 3, 4], np.float32)], ["y"], inits, opset=15)
+    with pytest.raises(ValueError, match=r"(?s)'bn'.*training_mode"):
+        aonnx.load(path)(np.ones((2, 3, 4), np.float32))
+
+
+# --- global pools -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [["N", 5, 7, 9], ["N", 3, 20], ["N", 2, 3, 4, 5]], ids=["2d", "1d", "3d"])
+@pytest.mark.parametrize("op,attrs", [("GlobalMaxPool", {}), ("GlobalAveragePool", {}), ("GlobalLpPool", {"p": 2}),
+                                      ("GlobalLpPool", {"p": 1}), ("GlobalLpPool", {"p": 3})],
+                         ids=["max", "average", "lp2", "lp1", "lp3"])
+def test_global_pool(tmp_path, op, attrs, shape):
+    node = helper.make_node(op, ["x"], ["y"], **attrs)
+    path = make_model(tmp_path, [node], [("x", shape, np.float32)], ["y"], opset=17)
+    check(path, feeds_of(shape), REDUCTION)
