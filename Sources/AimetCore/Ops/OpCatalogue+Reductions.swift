@@ -1,4 +1,4 @@
-// Reductions over axes, and the index of an extreme along one axis.
+// Reductions over axes, the index of an extreme along one axis, the k extremes.
 
 extension OpCatalogue {
     static let reductions: [OpEntry] = [
@@ -6,6 +6,26 @@ extension OpCatalogue {
         reduce("ReduceMin", .min), reduce("ReduceProd", .prod), reduce("ReduceL1", .l1), reduce("ReduceL2", .l2),
         reduce("ReduceLogSum", .logSum), reduce("ReduceLogSumExp", .logSumExp), reduce("ReduceSumSquare", .sumSquare),
         argExtremum("ArgMax", largest: true), argExtremum("ArgMin", largest: false),
+        // TopK's values are elements of its input (they keep its encoding); the indices are integers.
+        OpEntry("TopK", quantization: .dataMovement) { c in
+            let x = try c.input(0, "X")
+            var operands = [x]
+            var k: Int?
+            if c.opset < 10 {
+                guard let attribute = c.node.attributes["k"]?.intValue else { throw AimetError.invalid("\(c.what) has no k") }
+                k = attribute
+            } else {
+                operands.append(try c.input(1, "K"))
+            }
+            let axis = c.node.int("axis", default: -1), largest = c.node.int("largest", default: 1) != 0
+            var steps: [CompiledStep] = []
+            for (index, output) in [(0, TopKKernel.Output.values), (1, .indices)]
+            where index < c.node.outputs.count && !c.node.outputs[index].isEmpty {
+                steps.append(CompiledStep(kernel: TopKKernel(output: output, axis: axis, largest: largest, k: k, type: c.type(0)),
+                                          operands: operands, output: c.node.outputs[index]))
+            }
+            return steps
+        },
     ]
 
     /// A Reduce* op: axes from the `axes` attribute before opset `axesInputSince`,

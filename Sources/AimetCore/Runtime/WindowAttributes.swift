@@ -1,7 +1,8 @@
 /// The sliding-window attributes of a Conv, ConvTranspose, MaxPool or
 /// AveragePool node (ONNX `kernel_shape`, `strides`, `dilations`, `pads`,
-/// `auto_pad`, `ceil_mode`), for 1 or 2 spatial axes, checked once at compile
-/// time; `geometry(...)` resolves them for an input size.
+/// `auto_pad`, `ceil_mode`), for 1 or 2 spatial axes (up to `maxRank` for the
+/// pools' N-D path), checked once at compile time; `geometry(...)` resolves
+/// them for an input size of 1 or 2 axes, `spans(...)` for any.
 struct WindowAttributes: Sendable {
     enum AutoPad: Sendable { case notSet, valid, sameUpper, sameLower }
 
@@ -15,10 +16,10 @@ struct WindowAttributes: Sendable {
     let ceilMode: Bool
 
     /// Reads and checks the attributes; `kernel` comes from `kernel_shape` or the weight.
-    init(node: Node, kernel: [Int], rank: Int) throws {
+    init(node: Node, kernel: [Int], rank: Int, maxRank: Int = 2) throws {
         let what = "node '\(node.name)' (\(node.op))"
-        guard rank == 1 || rank == 2 else {
-            throw AimetError.unsupported("\(what): \(rank)-D windows are not supported (the executor runs 1-D and 2-D)")
+        guard rank >= 1 && rank <= maxRank else {
+            throw AimetError.unsupported("\(what): \(rank)-D windows are not supported (the executor runs 1-D to \(maxRank)-D)")
         }
         func read(_ key: String, count: Int, default value: Int) throws -> [Int] {
             guard let values = node.ints(key) else { return [Int](repeating: value, count: count) }
@@ -66,7 +67,13 @@ struct WindowAttributes: Sendable {
     /// split evenly, the odd one at the end (SAME_UPPER) or the beginning (SAME_LOWER);
     /// VALID: no padding.
     func geometry(input: [Int]) throws -> ConvGeometry {
-        var outs = [Int](), begins = [Int](), ends = [Int]()
+        let axes = try spans(input: input)
+        return make(inSize: input, outSize: axes.map(\.out), begins: axes.map(\.begin), ends: axes.map(\.end))
+    }
+
+    /// Per spatial axis: the output size and the padding before and after (the rule of `geometry`).
+    func spans(input: [Int]) throws -> [(out: Int, begin: Int, end: Int)] {
+        var spans: [(out: Int, begin: Int, end: Int)] = []
         for axis in 0..<rank {
             let n = input[axis], s = strides[axis], e = extent(axis)
             var begin = 0, end = 0, out: Int
@@ -87,9 +94,9 @@ struct WindowAttributes: Sendable {
                 end = total - begin
             }
             guard out >= 1 else { throw AimetError.shape("spatial size \(n) gives an empty output") }
-            outs.append(out); begins.append(begin); ends.append(end)
+            spans.append((out, begin, end))
         }
-        return make(inSize: input, outSize: outs, begins: begins, ends: ends)
+        return spans
     }
 
     /// The geometry of a transposed conv over an input of spatial size `input`
