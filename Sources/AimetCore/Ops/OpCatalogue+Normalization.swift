@@ -53,6 +53,21 @@ extension OpCatalogue {
                                              epsilon: c.node.float("epsilon", default: 1e-5), hasBias: true)
             return c.step(kernel, [try c.input(0, "X"), try c.input(1, "scale"), try c.input(2, "bias")])
         },
+        OpEntry("MeanVarianceNormalization") { c in
+            try c.unary(AxesNormalizationKernel(.meanVariance(axes: c.node.ints("axes") ?? [0, 2, 3])), "X")
+        },
+        OpEntry("LpNormalization") { c in
+            let p = c.node.int("p", default: 2)
+            guard p == 1 || p == 2 else { throw AimetError.invalid("\(c.what): p = \(p); LpNormalization takes p = 1 or 2") }
+            return try c.unary(AxesNormalizationKernel(.lp(axis: c.node.int("axis", default: -1), p: p)), "input")
+        },
+        OpEntry("LRN") { c in
+            guard let size = c.node.attributes["size"]?.intValue else { throw AimetError.invalid("\(c.what) has no size") }
+            guard size >= 1 else { throw AimetError.invalid("\(c.what): size = \(size) must be >= 1") }
+            let kernel = LocalResponseNormKernel(size: size, alpha: c.node.float("alpha", default: 1e-4),
+                                                 beta: c.node.float("beta", default: 0.75), bias: c.node.float("bias", default: 1))
+            return try c.unary(kernel, "X")
+        },
     ]
 
     /// `stash_type`: the precision of the statistics; 1 (float32) and 11 (float64)

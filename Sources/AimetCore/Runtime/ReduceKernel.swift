@@ -211,7 +211,7 @@ final class ReduceKernel: Kernel {
 /// axes that are both reduced or both kept (and dropping axes of size 1),
 /// one reduced block is `[outer, length, inner]` (`rows` when `inner = 1`);
 /// anything else is walked through offset tables (`scattered`).
-private struct ReduceLayout {
+struct ReduceLayout {
     enum Form { case rows(outer: Int, length: Int), planes(outer: Int, length: Int, inner: Int), scattered }
     let shape: [Int]
     let mask: [Bool]
