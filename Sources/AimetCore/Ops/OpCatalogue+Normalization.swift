@@ -1,4 +1,4 @@
-// Normalization layers.
+// Normalization layers, and the losses over class scores.
 
 extension OpCatalogue {
     static let normalization: [OpEntry] = [
@@ -68,7 +68,32 @@ extension OpCatalogue {
                                                  beta: c.node.float("beta", default: 0.75), bias: c.node.float("bias", default: 1))
             return try c.unary(kernel, "X")
         },
+        loss("NegativeLogLikelihoodLoss", .negativeLogLikelihood),
+        loss("SoftmaxCrossEntropyLoss", .softmaxCrossEntropy),
     ]
+
+    /// A loss over class scores: reduction none / sum / mean, optional weights,
+    /// ignore_index; SoftmaxCrossEntropyLoss's optional log_prob output is a step of its own.
+    private static func loss(_ type: String, _ kind: LossKernel.Kind) -> OpEntry {
+        OpEntry(type) { c in
+            let reduction: LossKernel.Reduction
+            switch c.string("reduction", default: "mean") {
+            case "none": reduction = .none
+            case "sum": reduction = .sum
+            case "mean": reduction = .mean
+            case let other: throw AimetError.invalid("\(c.what): unknown reduction '\(other)'")
+            }
+            let ignore = c.node.attributes["ignore_index"]?.intValue
+            var operands = [try c.input(0, "scores"), try c.input(1, "target")]
+            if let weight = c.optional(2) { operands.append(weight) }
+            var steps = c.step(LossKernel(kind, reduction: reduction, ignoreIndex: ignore), operands)
+            if kind == .softmaxCrossEntropy, c.node.outputs.count > 1, !c.node.outputs[1].isEmpty {
+                steps.append(CompiledStep(kernel: LossKernel(kind, reduction: reduction, ignoreIndex: ignore, output: .logProbability),
+                                          operands: operands, output: c.node.outputs[1]))
+            }
+            return steps
+        }
+    }
 
     /// `stash_type`: the precision of the statistics; 1 (float32) and 11 (float64)
     /// are met by the kernel's float64 statistics, narrower types are refused.
