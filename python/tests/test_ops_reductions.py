@@ -342,3 +342,161 @@ def test_global_pool(tmp_path, op, attrs, shape):
     node = helper.make_node(op, ["x"], ["y"], **attrs)
     path = make_model(tmp_path, [node], [("x", shape, np.float32)], ["y"], opset=17)
     check(path, feeds_of(shape), REDUCTION)
+
+
+# --- TopK ------------------------------------------------------------------------------
+
+TOPK = [("last", -1, 1, 3), ("last-smallest", -1, 0, 3), ("axis1", 1, 1, 2), ("axis1-smallest", 1, 0, 4),
+        ("all", -1, 1, 40), ("small-k-long-line", -1, 1, 2), ("zero", -1, 1, 0), ("batch", 0, 1, 1)]
+
+
+@pytest.mark.parametrize("axis,largest,k", [c[1:] for c in TOPK], ids=[c[0] for c in TOPK])
+@pytest.mark.parametrize("dtype", [np.float32, np.int64], ids=["float32", "int64"])
+def test_topk(tmp_path, dtype, axis, largest, k):
+    shape = ["N", 5, 40]
+    node = helper.make_node("TopK", ["x", "k"], ["values", "indices"], axis=axis, largest=largest, sorted=1)
+    path = make_model(tmp_path, [node], [("x", shape, dtype)], [("values", dtype), ("indices", np.int64)],
+                      {"k": np.array([k], np.int64)}, opset=11)
+    # Rounded floats: ties, which onnxruntime orders by index.
+    transform = (lambda x: np.round(2 * x).astype(np.float32)) if dtype == np.float32 else None
+    check(path, feeds_of(shape, dtype, transform=transform), 0, batches=(1, 3) if axis != 0 else (3,))
+
+
+def test_topk_attribute_form(tmp_path):
+    """Opset < 10: k is an attribute."""
+    node = helper.make_node("TopK", ["x"], ["values", "indices"], axis=1, k=2)
+    path = make_model(tmp_path, [node], [("x", ["N", 6, 3], np.float32)], ["values", ("indices", np.int64)], opset=9)
+    check(path, feeds_of(["N", 6, 3]), 0)
+
+
+def test_topk_k_too_large(tmp_path):
+    node = helper.make_node("TopK", ["x", "k"], ["values", "indices"], name="top")
+    path = make_model(tmp_path, [node], [("x", ["N", 4], np.float32)], ["values", ("indices", np.int64)],
+                      {"k": np.array([5], np.int64)}, opset=11)
+    with pytest.raises(ValueError, match=r"(?s)'top'.*k = 5"):
+        aonnx.load(path)(np.ones((2, 4), np.float32))
+
+
+# --- pools -----------------------------------------------------------------------------------
+
+POOLS = [
+    ("max-3d", "MaxPool", ["N", 2, 6, 7, 8], dict(kernel_shape=[2, 3, 2], strides=[2, 1, 2], pads=[1, 0, 1, 0, 1, 1])),
+    ("avg-3d", "AveragePool", ["N", 2, 6, 7, 8], dict(kernel_shape=[3, 3, 3], strides=[2, 2, 2], pads=[1, 1, 1, 1, 1, 1])),
+    ("avg-3d-include-pad-ceil", "AveragePool", ["N", 2, 6, 7, 8],
+     dict(kernel_shape=[3, 2, 3], strides=[2, 2, 2], pads=[1, 1, 0, 1, 0, 1], count_include_pad=1, ceil_mode=1)),
+    ("max-3d-dilated", "MaxPool", ["N", 2, 7, 6, 5], dict(kernel_shape=[2, 2, 2], dilations=[2, 1, 2], pads=[1, 0, 0, 0, 1, 1])),
+    ("max-3d-same-lower", "MaxPool", ["N", 2, 7, 6, 5], dict(kernel_shape=[3, 2, 2], strides=[2, 2, 1], auto_pad="SAME_LOWER")),
+    ("lp2-2d", "LpPool", ["N", 3, 9, 10], dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])),
+    ("lp1-1d", "LpPool", ["N", 3, 12], dict(kernel_shape=[3], p=1)),
+    ("lp3-2d-same", "LpPool", ["N", 2, 7, 8], dict(kernel_shape=[2, 3], p=3, auto_pad="SAME_LOWER")),
+    ("lp2-3d", "LpPool", ["N", 2, 4, 5, 6], dict(kernel_shape=[2, 2, 2], strides=[1, 2, 2])),
+]
+
+
+@pytest.mark.parametrize("op,shape,attrs", [c[1:] for c in POOLS], ids=[c[0] for c in POOLS])
+def test_pool(tmp_path, op, shape, attrs):
+    node = helper.make_node(op, ["x"], ["y"], **attrs)
+    path = make_model(tmp_path, [node], [("x", shape, np.float32)], ["y"], opset=18)
+    check(path, feeds_of(shape), ELEMENTWISE)
+
+
+@pytest.mark.parametrize("storage_order", [0, 1])
+@pytest.mark.parametrize("shape,attrs", [(["N", 3, 7, 9], dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])),
+                                         (["N", 2, 10], dict(kernel_shape=[2], strides=[2])),
+                                         (["N", 2, 4, 5, 6], dict(kernel_shape=[2, 2, 2], strides=[2, 2, 2]))],
+                         ids=["2d", "1d", "3d"])
+def test_max_pool_indices(tmp_path, shape, attrs, storage_order):
+    if storage_order and len(shape) != 4:
+        pytest.skip("onnxruntime takes storage_order for 2-D pools only")
+    node = helper.make_node("MaxPool", ["x"], ["y", "i"], storage_order=storage_order, **attrs)
+    path = make_model(tmp_path, [node], [("x", shape, np.float32)], ["y", ("i", np.int64)], opset=12)
+    check(path, feeds_of(shape, transform=lambda x: np.round(x).astype(np.float32)), 0)
+
+
+# --- other normalizations ----------------------------------------------------------------
+
+@pytest.mark.parametrize("axes", [None, [2, 3], [1], [0, 1, 2, 3]], ids=["default", "hw", "c", "all"])
+def test_mean_variance_normalization(tmp_path, axes):
+    node = helper.make_node("MeanVarianceNormalization", ["x"], ["y"], **({"axes": axes} if axes else {}))
+    path = make_model(tmp_path, [node], [("x", ["N", 3, 5, 6], np.float32)], ["y"], opset=13)
+    check(path, feeds_of(["N", 3, 5, 6]), NORMALIZATION)
+
+
+@pytest.mark.parametrize("axis,p", [(-1, 2), (1, 1), (0, 2), (2, 1)])
+def test_lp_normalization(tmp_path, axis, p):
+    node = helper.make_node("LpNormalization", ["x"], ["y"], axis=axis, p=p)
+    path = make_model(tmp_path, [node], [("x", ["N", 4, 5], np.float32)], ["y"], opset=13)
+
+    def feeds(batch):
+        x = randn(np.random.default_rng(batch), batch, 4, 5)
+        x[0, 1, :] = 0  # a zero row: its norm is 0 and the output 0 (for axis -1)
+        return {"x": x}
+    check(path, feeds, ELEMENTWISE)
+
+
+def lrn_reference(x, size, alpha=1e-4, beta=0.75, bias=1.0):
+    squares = np.zeros_like(x, dtype=np.float64)
+    channels = x.shape[1]
+    for c in range(channels):
+        lo, hi = max(0, c - (size - 1) // 2), min(channels - 1, c + size - 1 - (size - 1) // 2)
+        squares[:, c] = np.sum(x[:, lo:hi + 1].astype(np.float64) ** 2, axis=1)
+    return (x / (bias + alpha / size * squares) ** beta).astype(np.float32)
+
+
+@pytest.mark.parametrize("size,attrs", [(3, {}), (5, dict(alpha=0.01, beta=0.5, bias=2.0)), (2, dict(alpha=0.1))])
+def test_lrn(tmp_path, size, attrs):
+    """Odd sizes against onnxruntime; an even size (onnxruntime refuses it) against the formula."""
+    node = helper.make_node("LRN", ["x"], ["y"], size=size, **attrs)
+    path = make_model(tmp_path, [node], [("x", ["N", 7, 5, 6], np.float32)], ["y"], opset=13)
+    reference = (lambda f: [lrn_reference(f["x"], size, **attrs)]) if size % 2 == 0 else None
+    check(path, feeds_of(["N", 7, 5, 6], transform=lambda x: (3 * x).astype(np.float32)), ELEMENTWISE, reference=reference)
+
+
+def test_pool_same_with_dilations_refused(tmp_path):
+    node = helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2], dilations=[2, 2], auto_pad="SAME_UPPER")
+    path = make_model(tmp_path, [node], [("x", ["N", 2, 6, 6], np.float32)], ["y"], opset=12)
+    with pytest.raises(ValueError, match=r"(?s)'pool'.*SAME with dilations"):
+        aonnx.load(path)(np.ones((1, 2, 6, 6), np.float32))
+
+
+# --- losses ---------------------------------------------------------------------------------
+
+LOSSES = [
+    # (id, scores shape, reduction, weight, ignore_index)
+    ("none", ["N", 5], "none", False, None),
+    ("sum", ["N", 5], "sum", False, None),
+    ("mean", ["N", 5], "mean", False, None),
+    ("mean-weight", ["N", 5], "mean", True, None),
+    ("mean-weight-ignore", ["N", 5, 3, 2], "mean", True, 2),
+    ("none-ignore-spatial", ["N", 4, 6], "none", False, 0),
+    ("sum-weight-spatial", ["N", 4, 3, 2], "sum", True, None),
+    ("mean-ignore-out-of-range", ["N", 4, 3], "mean", False, -1),
+]
+
+
+@pytest.mark.parametrize("shape,reduction,weight,ignore", [c[1:] for c in LOSSES], ids=[c[0] for c in LOSSES])
+@pytest.mark.parametrize("op", ["NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss"])
+def test_loss(tmp_path, op, shape, reduction, weight, ignore):
+    classes = shape[1]
+    attrs = {"reduction": reduction, **({"ignore_index": ignore} if ignore is not None else {})}
+    rng = rng_for("loss", op, str(shape))
+    inits = {"w": np.abs(randn(rng, classes)) + 0.1} if weight else {}
+    outputs = ["loss"] + (["log_prob"] if op == "SoftmaxCrossEntropyLoss" else [])
+    node = helper.make_node(op, ["x", "t"] + (["w"] if weight else []), outputs, **attrs)
+    target_shape = [shape[0], *shape[2:]]
+    path = make_model(tmp_path, [node], [("x", shape, np.float32), ("t", target_shape, np.int64)], outputs, inits, opset=13)
+
+    def feeds(batch):
+        rng = np.random.default_rng(batch)
+        t = rng.integers(0, classes, size=(batch, *shape[2:])).astype(np.int64)
+        if ignore is not None:
+            t.flat[0] = ignore
+        return {"x": randn(rng, batch, *shape[1:]), "t": t}
+    check(path, feeds, REDUCTION if reduction != "none" else ELEMENTWISE)
+
+
+def test_loss_target_out_of_range(tmp_path):
+    node = helper.make_node("NegativeLogLikelihoodLoss", ["x", "t"], ["loss"], name="nll", reduction="sum")
+    path = make_model(tmp_path, [node], [("x", ["N", 3], np.float32), ("t", ["N"], np.int64)], ["loss"], opset=13)
+    with pytest.raises(ValueError, match=r"(?s)'nll'.*target 3.*outside the 3 classes"):
+        aimetcle.run(aonnx.load(path), np.ones((2, 3), np.float32), np.array([0, 3], np.int64))

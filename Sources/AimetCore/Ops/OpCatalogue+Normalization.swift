@@ -86,9 +86,9 @@ extension OpCatalogue {
             let ignore = c.node.attributes["ignore_index"]?.intValue
             var operands = [try c.input(0, "scores"), try c.input(1, "target")]
             if let weight = c.optional(2) { operands.append(weight) }
-            var steps = c.step(LossKernel(kind, reduction: reduction, ignoreIndex: ignore), operands)
+            var steps = c.step(LossKernel(kind, reduction: reduction, ignoreIndex: ignore, what: c.what), operands)
             if kind == .softmaxCrossEntropy, c.node.outputs.count > 1, !c.node.outputs[1].isEmpty {
-                steps.append(CompiledStep(kernel: LossKernel(kind, reduction: reduction, ignoreIndex: ignore, output: .logProbability),
+                steps.append(CompiledStep(kernel: LossKernel(kind, reduction: reduction, ignoreIndex: ignore, output: .logProbability, what: c.what),
                                           operands: operands, output: c.node.outputs[1]))
             }
             return steps

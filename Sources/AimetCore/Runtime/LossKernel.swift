@@ -21,8 +21,11 @@ final class LossKernel: Kernel {
     let reduction: Reduction
     let ignoreIndex: Int?
     let output: Output
+    /// "node 'name' (Op)", for the error of a target out of range (found while running).
+    let what: String
 
-    init(_ kind: Kind, reduction: Reduction, ignoreIndex: Int?, output: Output = .loss) {
+    init(_ kind: Kind, reduction: Reduction, ignoreIndex: Int?, output: Output = .loss, what: String) {
+        self.what = what
         self.kind = kind
         self.reduction = reduction
         self.ignoreIndex = ignoreIndex
@@ -83,7 +86,7 @@ final class LossKernel: Kernel {
                 var loss: Double = 0, w: Double = 0
                 if t != ignoreIndex {
                     guard t >= 0 && t < classes else {
-                        throw AimetError.invalid("target \(t) at index \(i) is outside the \(classes) classes")
+                        throw AimetError.invalid("\(what): target \(t) at index \(i) is outside the \(classes) classes")
                     }
                     w = weights.map { Double($0[t]) } ?? 1
                     loss = -Double(lp[(i / inner) * classes * inner + t * inner + i % inner]) * w

@@ -39,6 +39,10 @@ final class PoolKernel: Kernel {
         self.kind = kind
         self.output = output
         window = try WindowAttributes(node: node, kernel: kernel, rank: kernel.count, maxRank: 3)
+        if (window.autoPad == .sameUpper || window.autoPad == .sameLower) && window.dilations.contains(where: { $0 > 1 }) {
+            // The ONNX rule pads for the dilated window; onnxruntime pads for the undilated one (a smaller output).
+            throw AimetError.unsupported("\(what): auto_pad SAME with dilations \(window.dilations) is not supported (onnxruntime and the ONNX rule give different output sizes)")
+        }
         countIncludePad = node.int("count_include_pad", default: 0) != 0
         columnMajor = node.int("storage_order", default: 0) != 0
     }
