@@ -15,5 +15,11 @@ extension OpCatalogue {
         OpEntry("GlobalAveragePool") { c in try c.unary(GlobalPoolKernel(.average), "X") },
         OpEntry("GlobalMaxPool") { c in try c.unary(GlobalPoolKernel(.max), "X") },
         OpEntry("GlobalLpPool") { c in try c.unary(GlobalPoolKernel(.lp(Float(c.node.int("p", default: 2)))), "X") },
+        // Scattering the input's values (indices are integers): the output keeps the input's encoding.
+        OpEntry("MaxUnpool", quantization: .dataMovement) { c in
+            var operands = [try c.input(0, "X"), try c.input(1, "I")]
+            if let shape = c.optional(2) { operands.append(shape) }
+            return c.step(try MaxUnpoolKernel(node: c.node, shapeOperand: operands.count == 3), operands)
+        },
     ]
 }

@@ -42,6 +42,10 @@ struct WindowAttributes: Sendable {
         guard strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }), pads.allSatisfy({ $0 >= 0 }) else {
             throw AimetError.invalid("\(what): strides \(strides) and dilations \(dilations) must be >= 1, pads \(pads) >= 0")
         }
+        // Bounded so that window extents and padded sizes cannot overflow.
+        guard (kernel + strides + dilations + pads).allSatisfy({ $0 < 1 << 31 }) else {
+            throw AimetError.invalid("\(what): kernel \(kernel), strides \(strides), dilations \(dilations) or pads \(pads) are too large")
+        }
         switch node.attributes["auto_pad"] {
         case nil: autoPad = .notSet
         case .string(let s)?:
