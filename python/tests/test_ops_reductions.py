@@ -500,3 +500,33 @@ def test_loss_target_out_of_range(tmp_path):
     path = make_model(tmp_path, [node], [("x", ["N", 3], np.float32), ("t", ["N"], np.int64)], ["loss"], opset=13)
     with pytest.raises(ValueError, match=r"(?s)'nll'.*target 3.*outside the 3 classes"):
         aimetcle.run(aonnx.load(path), np.ones((2, 3), np.float32), np.array([0, 3], np.int64))
+
+
+# --- MaxUnpool ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("attrs,output_shape", [(dict(kernel_shape=[2, 2], strides=[2, 2]), False),
+                                                (dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]), False),
+                                                (dict(kernel_shape=[2, 2], strides=[2, 2]), True)],
+                         ids=["2x2", "3x3-pads", "output-shape"])
+def test_max_unpool_after_max_pool(tmp_path, attrs, output_shape):
+    """MaxPool's values and indices scattered back by MaxUnpool."""
+    shape = ["N", 3, 7, 7] if "pads" in attrs else ["N", 3, 8, 8]  # sizes the unpooling restores
+    nodes = [helper.make_node("MaxPool", ["x"], ["p", "i"], **attrs),
+             helper.make_node("MaxUnpool", ["p", "i"] + (["s"] if output_shape else []), ["y"], **attrs)]
+    inputs = [("x", shape, np.float32)] + ([("s", [4], np.int64)] if output_shape else [])
+    path = make_model(tmp_path, nodes, inputs, ["y"], opset=11)
+
+    def feeds(batch):
+        f = feeds_of(shape)(batch)
+        if output_shape:
+            f["s"] = np.array([batch, 3, 8, 8], np.int64)
+        return f
+    check(path, feeds, 0)
+
+
+def test_max_unpool_larger_output_shape_refused(tmp_path):
+    node = helper.make_node("MaxUnpool", ["x", "i", "s"], ["y"], name="unpool", kernel_shape=[2, 2], strides=[2, 2])
+    inputs = [("x", [1, 1, 2, 2], np.float32), ("i", [1, 1, 2, 2], np.int64)]
+    path = make_model(tmp_path, [node], inputs, ["y"], {"s": np.array([1, 1, 5, 5], np.int64)}, opset=11)
+    with pytest.raises(ValueError, match=r"(?s)'unpool'.*output_shape.*differs"):
+        aonnx.load(path)(np.ones((1, 1, 2, 2), np.float32), np.array([0, 3, 9, 15], np.int64).reshape(1, 1, 2, 2))
