@@ -60,7 +60,7 @@ final class ConvKernel: Kernel {
         if let bias, bias.count != m {
             throw AimetError.shape("\(what): bias has \(bias.count) values for \(m) output channels")
         }
-        window = try WindowAttributes(node: node, kernel: Array(weight.shape.dropFirst(2)), rank: weight.rank - 2, volumes: true)
+        window = try WindowAttributes(node: node, kernel: Array(weight.shape.dropFirst(2)), rank: weight.rank - 2, maxRank: .max)
         nodeName = node.name
         outChannels = m
         inPerGroup = weight.shape[1]

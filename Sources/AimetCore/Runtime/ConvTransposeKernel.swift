@@ -29,7 +29,7 @@ final class ConvTransposeKernel: Kernel {
             throw AimetError.invalid("\(what): \(c) input channels do not split into group = \(groups)")
         }
         let rank = weight.rank - 2
-        window = try WindowAttributes(node: node, kernel: Array(weight.shape.dropFirst(2)), rank: rank, volumes: true)
+        window = try WindowAttributes(node: node, kernel: Array(weight.shape.dropFirst(2)), rank: rank, maxRank: .max)
         let m = weight.shape[1] * groups
         if let bias, bias.count != m {
             throw AimetError.shape("\(what): bias has \(bias.count) values for \(m) output channels")

@@ -1,34 +1,55 @@
-/// MaxPool and AveragePool (1-D / 2-D) over `x [N, C, (H,) W]`:
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// MaxPool, AveragePool and LpPool over `x [N, C, D1, ..., Dr]` (r = 1, 2, 3):
 ///
-///     max:      y[oy][ox] = max over the window positions inside the input
-///     average:  y[oy][ox] = Σ window positions inside the input / count
+///     max:      y[o] = max over the window positions inside the input
+///     average:  y[o] = Σ window positions inside the input / count
+///     lp:       y[o] = (Σ |x|^p over the window positions inside the input)^(1/p)
 ///
-/// where the window of `(oy, ox)` covers rows `oy·sH − padTop + ky·dH`
-/// (`ky < kH`) and the columns alike. `count` is the number of positions
-/// inside the input (`count_include_pad = 0`), or inside the padded input
-/// `[−padTop, H + padBottom) × [−padLeft, W + padRight)` (`count_include_pad = 1`;
-/// a `ceil_mode` window running past the end padding counts only up to it, as
+/// where the window of output position `o` covers, along each spatial axis,
+/// positions `o·stride − padBegin + k·dilation` (`k < kernel`). `count` is the
+/// number of positions inside the input (`count_include_pad = 0`), or inside
+/// the padded input `[−padBegin, D + padEnd)` (`count_include_pad = 1`; a
+/// `ceil_mode` window running past the end padding counts only up to it, as
 /// onnxruntime and PyTorch do).
+///
+/// MaxPool's optional Indices output (a step of its own) holds, for each
+/// output, the flat index of the first maximum in the whole input
+/// `[0, N·C·D1···Dr)`: row-major spatial index, or column-major with
+/// `storage_order = 1`.
+///
+/// 1-D and 2-D max / average pooling run a vectorized plane loop; 3-D, LpPool
+/// and indices walk the windows one position at a time.
 final class PoolKernel: Kernel {
-    enum Kind: Sendable { case max, average }
+    enum Kind: Sendable, Equatable { case max, average, lp(Float) }
+    enum Output: Sendable { case values, indices }
     let kind: Kind
+    let output: Output
     let window: WindowAttributes
     let countIncludePad: Bool
+    let columnMajor: Bool
 
-    init(node: Node, kind: Kind) throws {
+    init(node: Node, kind: Kind, output: Output = .values) throws {
         let what = "node '\(node.name)' (\(node.op))"
         guard let kernel = node.ints("kernel_shape") else {
             throw AimetError.invalid("\(what) has no kernel_shape")
         }
-        if kind == .max && node.outputs.count > 1 && !node.outputs[1].isEmpty {
-            throw AimetError.unsupported("\(what): the Indices output is not supported")
-        }
-        if node.int("storage_order", default: 0) != 0 && kind == .max && node.outputs.count > 1 {
-            throw AimetError.unsupported("\(what): storage_order = 1")
-        }
         self.kind = kind
-        window = try WindowAttributes(node: node, kernel: kernel, rank: kernel.count)
+        self.output = output
+        window = try WindowAttributes(node: node, kernel: kernel, rank: kernel.count, maxRank: 3)
+        if (window.autoPad == .sameUpper || window.autoPad == .sameLower) && window.dilations.contains(where: { $0 > 1 }) {
+            // The ONNX rule pads for the dilated window; onnxruntime pads for the undilated one (a smaller output).
+            throw AimetError.unsupported("\(what): auto_pad SAME with dilations \(window.dilations) is not supported (onnxruntime and the ONNX rule give different output sizes)")
+        }
         countIncludePad = node.int("count_include_pad", default: 0) != 0
+        columnMajor = node.int("storage_order", default: 0) != 0
+    }
+
+    func outputType(_ types: [ElementType]) throws -> ElementType {
+        guard types[0] == .float32 else { throw AimetError.unsupported("operand 0 is \(types[0]); this op computes on float32 only") }
+        return output == .indices ? .int64 : .float32
     }
 
     func outputShape(_ shapes: [[Int]]) throws -> [Int] {
@@ -36,18 +57,87 @@ final class PoolKernel: Kernel {
         guard x.count == window.rank + 2 else {
             throw AimetError.shape("input of shape \(x) has rank \(x.count), expected \(window.rank + 2)")
         }
-        let g = try window.geometry(input: Array(x.dropFirst(2)))
-        return window.rank == 1 ? [x[0], x[1], g.outW] : [x[0], x[1], g.outH, g.outW]
+        return [x[0], x[1]] + (try window.spans(input: Array(x.dropFirst(2))).map(\.out))
     }
+
+    /// Indices count the planes before the item: they depend on its position in the batch.
+    func isBatchSeparable(_ shapes: [[Int]]) -> Bool { output == .values }
 
     func run(_ args: KernelArgs) throws {
         let shape = args.shapes[0]
-        let g = try window.geometry(input: Array(shape.dropFirst(2)))
         let planes = shape[0] * shape[1]
+        guard window.rank <= 2, output == .values, kind == .max || kind == .average else {
+            return try walk(args)
+        }
+        let g = try window.geometry(input: Array(shape.dropFirst(2)))
         let x = args.inputs[0], y = args.output
         Parallel.forEach(planes, workers: planes * g.outCount * g.kernelCount >= 1 << 15 ? args.workers : 1) { range, _ in
             for p in range {
                 plane(x + p * g.inCount, g, y + p * g.outCount)
+            }
+        }
+    }
+
+    /// Any rank, any kind, values or indices: each window position by position.
+    private func walk(_ args: KernelArgs) throws {
+        let shape = args.shapes[0]
+        let planes = shape[0] * shape[1]
+        let input = Array(shape.dropFirst(2)), r = window.rank
+        let spans = try window.spans(input: input)
+        let outs = spans.map(\.out)
+        let inCount = Shapes.product(input, 0..<r), outCount = Shapes.product(outs, 0..<r)
+        let taps = Shapes.product(window.kernel, 0..<r)
+        // Row-major and (for indices) column-major strides of the input's spatial axes.
+        var rowStrides = [Int](repeating: 1, count: r), columnStrides = rowStrides
+        for i in stride(from: r - 2, through: 0, by: -1) { rowStrides[i] = rowStrides[i + 1] * input[i + 1] }
+        for i in 1..<max(r, 1) { columnStrides[i] = columnStrides[i - 1] * input[i - 1] }
+        let x = args.inputs[0], y = args.output, yi = Int64Pointer(args.output)
+        let kind = self.kind, output = self.output, w = window, columnMajor = self.columnMajor, includePad = countIncludePad
+        Parallel.forEach(planes, workers: planes * outCount * taps >= 1 << 14 ? args.workers : 1) { range, _ in
+            var o = [Int](repeating: 0, count: r), k = o
+            for p in range {
+                let src = x + p * inCount
+                for flat in 0..<outCount {
+                    // The output position's coordinates (row-major).
+                    var rest = flat
+                    for i in stride(from: r - 1, through: 0, by: -1) { o[i] = rest % outs[i]; rest /= outs[i] }
+                    var best = -Float.infinity, bestIndex = -1, sum: Double = 0, count = 1
+                    for i in 0..<r {
+                        let low = includePad ? -spans[i].begin : 0, high = includePad ? input[i] + spans[i].end : input[i]
+                        var n = 0
+                        for t in 0..<w.kernel[i] {
+                            let pos = o[i] * w.strides[i] - spans[i].begin + t * w.dilations[i]
+                            if pos >= low && pos < high { n += 1 }
+                        }
+                        count *= n
+                    }
+                    for tap in 0..<taps {
+                        rest = tap
+                        for i in stride(from: r - 1, through: 0, by: -1) { k[i] = rest % w.kernel[i]; rest /= w.kernel[i] }
+                        var offset = 0, column = 0, inside = true
+                        for i in 0..<r {
+                            let pos = o[i] * w.strides[i] - spans[i].begin + k[i] * w.dilations[i]
+                            guard pos >= 0 && pos < input[i] else { inside = false; break }
+                            offset += pos * rowStrides[i]
+                            column += pos * columnStrides[i]
+                        }
+                        guard inside else { continue }
+                        let v = src[offset]
+                        switch kind {
+                        case .max: if v > best || bestIndex < 0 { best = v; bestIndex = columnMajor ? column : offset }
+                        case .average: sum += Double(v)
+                        case .lp(let power):
+                            sum += power == 1 ? Double(abs(v)) : power == 2 ? Double(v) * Double(v) : pow(Double(abs(v)), Double(power))
+                        }
+                    }
+                    let dst = p * outCount + flat
+                    switch kind {
+                    case .max where output == .indices: yi[dst] = Int64(p * inCount + max(bestIndex, 0))
+                    case .max: y[dst] = best
+                    case .average: y[dst] = Float(sum / Double(max(count, 1)))
+                    case .lp(let power): y[dst] = Float(power == 1 ? sum : power == 2 ? sum.squareRoot() : pow(sum, 1 / Double(power)))
+                    }
+                }
             }
         }
     }

@@ -1,8 +1,9 @@
 /// The sliding-window attributes of a Conv, ConvTranspose, MaxPool or
 /// AveragePool node (ONNX `kernel_shape`, `strides`, `dilations`, `pads`,
-/// `auto_pad`, `ceil_mode`), for 1 or 2 spatial axes (any number for the convs,
-/// which run 3-D and higher windows through `VolumeGeometry`), checked once at
-/// compile time; `geometry(...)` / `volume(...)` resolve them for an input size.
+/// `auto_pad`, `ceil_mode`), for 1 to `maxRank` spatial axes (the convs run 3-D
+/// and higher windows through `VolumeGeometry`, the pools up to 3-D), checked
+/// once at compile time; `geometry(...)` resolves them for an input size of 1
+/// or 2 axes, `volume(...)` and `spans(...)` for any.
 struct WindowAttributes: Sendable {
     enum AutoPad: Sendable { case notSet, valid, sameUpper, sameLower }
 
@@ -16,11 +17,11 @@ struct WindowAttributes: Sendable {
     let ceilMode: Bool
 
     /// Reads and checks the attributes; `kernel` comes from `kernel_shape` or the weight.
-    /// `volumes` admits 3 or more spatial axes (for kernels that resolve them with `volume`).
-    init(node: Node, kernel: [Int], rank: Int, volumes: Bool = false) throws {
+    init(node: Node, kernel: [Int], rank: Int, maxRank: Int = 2) throws {
         let what = "node '\(node.name)' (\(node.op))"
-        guard rank == 1 || rank == 2 || (volumes && rank >= 3) else {
-            throw AimetError.unsupported("\(what): \(rank)-D windows are not supported (the executor runs 1-D and 2-D)")
+        guard rank >= 1 && rank <= maxRank else {
+            let runs = maxRank == .max ? "windows of 1 or more axes" : "1-D to \(maxRank)-D windows"
+            throw AimetError.unsupported("\(what): \(rank)-D windows are not supported (the executor runs \(runs))")
         }
         func read(_ key: String, count: Int, default value: Int) throws -> [Int] {
             guard let values = node.ints(key) else { return [Int](repeating: value, count: count) }
@@ -42,6 +43,10 @@ struct WindowAttributes: Sendable {
         pads = try read("pads", count: 2 * rank, default: 0)
         guard strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 }), pads.allSatisfy({ $0 >= 0 }) else {
             throw AimetError.invalid("\(what): strides \(strides) and dilations \(dilations) must be >= 1, pads \(pads) >= 0")
+        }
+        // Bounded so that window extents and padded sizes cannot overflow.
+        guard (kernel + strides + dilations + pads).allSatisfy({ $0 < 1 << 31 }) else {
+            throw AimetError.invalid("\(what): kernel \(kernel), strides \(strides), dilations \(dilations) or pads \(pads) are too large")
         }
         switch node.attributes["auto_pad"] {
         case nil: autoPad = .notSet
@@ -68,19 +73,20 @@ struct WindowAttributes: Sendable {
     /// split evenly, the odd one at the end (SAME_UPPER) or the beginning (SAME_LOWER);
     /// VALID: no padding.
     func geometry(input: [Int]) throws -> ConvGeometry {
-        let (outs, begins, ends) = try axes(input: input)
-        return make(inSize: input, outSize: outs, begins: begins, ends: ends)
+        let axes = try spans(input: input)
+        return make(inSize: input, outSize: axes.map(\.out), begins: axes.map(\.begin), ends: axes.map(\.end))
     }
 
     /// `geometry(input:)` over any number of spatial axes.
     func volume(input: [Int]) throws -> VolumeGeometry {
-        let (outs, begins, _) = try axes(input: input)
-        return VolumeGeometry(input: input, output: outs, kernel: kernel, strides: strides, dilations: dilations, begins: begins)
+        let axes = try spans(input: input)
+        return VolumeGeometry(input: input, output: axes.map(\.out), kernel: kernel, strides: strides, dilations: dilations,
+                              begins: axes.map(\.begin))
     }
 
-    /// Per spatial axis: output size, padding at the beginning and at the end.
-    private func axes(input: [Int]) throws -> (outs: [Int], begins: [Int], ends: [Int]) {
-        var outs = [Int](), begins = [Int](), ends = [Int]()
+    /// Per spatial axis: the output size and the padding before and after (the rule of `geometry`).
+    func spans(input: [Int]) throws -> [(out: Int, begin: Int, end: Int)] {
+        var spans: [(out: Int, begin: Int, end: Int)] = []
         for axis in 0..<rank {
             let n = input[axis], s = strides[axis], e = extent(axis)
             var begin = 0, end = 0, out: Int
@@ -101,9 +107,9 @@ struct WindowAttributes: Sendable {
                 end = total - begin
             }
             guard out >= 1 else { throw AimetError.shape("spatial size \(n) gives an empty output") }
-            outs.append(out); begins.append(begin); ends.append(end)
+            spans.append((out, begin, end))
         }
-        return (outs, begins, ends)
+        return spans
     }
 
     /// The geometry of a transposed conv over an input of spatial size `input`
