@@ -15,7 +15,10 @@ struct OnnxSource: @unchecked Sendable {
 }
 
 /// The opsets of the default domain whose operators the library reads.
-let supportedOpsets = 7...24
+/// (Opsets 25–28 changed the ops the executor runs only by new element types,
+/// Attention's local windows, which it refuses, SpaceToDepth's CRD mode and
+/// Range's stash type for 16-bit floats.)
+let supportedOpsets = 7...28
 
 extension Model {
     // MARK: - Loading

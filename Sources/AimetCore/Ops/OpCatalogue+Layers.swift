@@ -23,7 +23,12 @@ extension OpCatalogue {
                                           constantA: c.constant(0) != nil, constantB: c.constant(1) != nil, operands: operands.count)
             return c.step(kernel, operands)
         },
-        OpEntry("Attention") { c in try attention(c) },
+        OpEntry("Attention") { c in
+            for key in ["left_window_size", "right_window_size"] where c.node.int(key, default: -1) != -1 {
+                throw AimetError.unsupported("\(c.what): \(key) = \(c.node.int(key, default: -1)) (local-window attention, opset 25) is not supported")
+            }
+            return try attention(c)
+        },
         OpEntry("RotaryEmbedding") { c in
             var operands = [try c.input(0, "X"), try c.input(1, "cos_cache"), try c.input(2, "sin_cache")]
             if let positions = c.optional(3) { operands.append(positions) }
