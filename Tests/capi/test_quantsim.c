@@ -70,8 +70,9 @@ static void test_run(aimet_model_t *model) {
           aimet_last_error());
     CHECK_ERROR(aimet_model_run(model, &in, 1, NULL, 0, NULL), AIMET_STATUS_NULL_POINTER, "out");
     float kept = images[5];
-    images[5] = NAN;
-    CHECK_ERROR(aimet_model_run(model, &in, 1, NULL, 0, &results), AIMET_STATUS_NUMERIC, "input");
+    images[5] = NAN;  /* a NaN input runs (as in onnxruntime); a quantization simulation refuses it (below) */
+    CHECK_OK(aimet_model_run(model, &in, 1, NULL, 0, &results));
+    aimet_results_free(results);
     images[5] = kept;
     CHECK_OK(logits(run_model, model, second));
     CHECK(memcmp(first, second, sizeof first) == 0, "usable after errors");
@@ -94,6 +95,10 @@ static void test_quantsim(aimet_model_t *model) {
         scale = fmaxf(scale, fabsf(fp32[i]));
     }
     CHECK(worst > 0 && worst < 0.2f * scale, "W8A8 close to FP32 but not equal: %g of %g", worst, scale);
+    float kept = images[5];
+    images[5] = NAN;
+    CHECK_ERROR(logits(run_sim, sim, q8), AIMET_STATUS_NUMERIC, "needs finite inputs");
+    images[5] = kept;
 
     int64_t length = 0;
     CHECK_OK(aimet_quantsim_encodings_json(sim, NULL, 0, &length));

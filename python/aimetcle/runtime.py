@@ -11,19 +11,20 @@ from .onnx import OnnxModel
 
 
 def run(model, *inputs, capture=None):
-    """Runs ``model`` on NumPy ``inputs`` (one per model input, float32).
+    """Runs ``model`` on NumPy ``inputs`` (one per model input: float32 data, int64 or bool where the
+    model declares them; none for an ONNX model without inputs).
 
     :param capture: names of values to return as well (node outputs; for a
         module tree, the module paths of its layers)
     :return: the output array (a tuple for several outputs); with ``capture``,
         ``(outputs, {name: array})``
     """
-    if not inputs:
+    if not inputs and not (isinstance(model, OnnxModel) and not model.input_names):
         raise TypeError("run() needs the model's input array(s)")
     for k, x in enumerate(inputs):
         if not isinstance(x, np.ndarray):
             raise TypeError(f"input {k} must be a NumPy array, got {type(x).__name__}")
-    handle, desc = handle_for(model, dummy_input=inputs if len(inputs) > 1 else inputs[0])
+    handle, desc = handle_for(model, dummy_input=inputs if len(inputs) != 1 else inputs[0])
     try:
         names = model.input_names if isinstance(model, OnnxModel) else [name for name, _ in desc.inputs]
         if len(names) != len(inputs):

@@ -154,9 +154,11 @@ def test_pow_negative_base_and_special_values(tmp_path):
     check(path, specials(v))
 
 
-def test_mod_float_fmod(tmp_path):
-    path = model_file(tmp_path, [helper.make_node("Mod", ["a", "b"], ["y"], fmod=1)],
-                      [("a", F, ["N", 6, 5]), ("b", F, [5])], [("y", F, None)])
+@pytest.mark.parametrize("fmod", [0, 1])
+def test_mod_float_fmod(tmp_path, fmod):
+    """fmod = 1: C's fmod; fmod = 0 on floats (opset 28): numpy's mod, the sign of the divisor."""
+    path = model_file(tmp_path, [helper.make_node("Mod", ["a", "b"], ["y"], fmod=fmod)],
+                      [("a", F, ["N", 6, 5]), ("b", F, [5])], [("y", F, None)], opset=28 if fmod == 0 else 17)
 
     def feeds(batch):
         rng = rng_for("fmod", batch)
@@ -521,10 +523,10 @@ def test_bitshift_left_refused(tmp_path):
 
 # --- refusals -----------------------------------------------------------------------------
 
-def test_mod_float_fmod0_refused(tmp_path):
+def test_mod_float_fmod0_before_opset28_refused(tmp_path):
     path = model_file(tmp_path, [helper.make_node("Mod", ["x", "c"], ["y"], name="fmod0")], [("x", F, ["N", 2])],
                       [("y", F, None)], {"c": np.ones(2, np.float32)})
-    with pytest.raises(ValueError, match=r"fmod0.*fmod = 1"):
+    with pytest.raises(ValueError, match=r"fmod0.*fmod = 1 before opset 28"):
         aonnx.load(path)(np.ones((1, 2), np.float32))
 
 

@@ -445,9 +445,21 @@ def test_resize_tf_crop_with_scales_is_refused(tmp_path):
     refused(path, np.zeros((1, 1, 4, 4), np.float32), match="'resize'.*tf_crop_and_resize with scales")
 
 
-def test_resize_runtime_scales_are_refused(tmp_path):
+def test_resize_scales_from_a_graph_input(tmp_path):
+    """Scales given as a graph input of 4 values: a parameter known before the run, as onnxruntime takes it."""
     node = helper.make_node("Resize", ["x", "", "scales"], ["y"], name="resize", mode="linear")
     path = make_model(tmp_path, [node], [("x", ["N", 1, 4, 4]), ("scales", [4])], opset=13)
+    model = aonnx.load(path)
+    x = np.random.default_rng(0).standard_normal((2, 1, 4, 4)).astype(np.float32)
+    scales = np.array([1, 1, 2, 1.5], np.float32)
+    ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x, "scales": scales})[0]
+    np.testing.assert_allclose(model(x, scales), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_resize_runtime_scales_are_refused(tmp_path):
+    """Scales of undeclared shape are data: the output shape cannot be known before the run."""
+    node = helper.make_node("Resize", ["x", "", "scales"], ["y"], name="resize", mode="linear")
+    path = make_model(tmp_path, [node], [("x", ["N", 1, 4, 4]), ("scales", None)], opset=13)
     model = aonnx.load(path)
     with pytest.raises(aimetcle.AimetError, match="'resize'.*scales"):
         model(np.zeros((1, 1, 4, 4), np.float32), np.array([1, 1, 2, 2], np.float32))

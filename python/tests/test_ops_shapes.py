@@ -392,9 +392,18 @@ def test_range(tmp_path):
     check(path, floats(["N", 7]))
 
 
-def test_range_of_runtime_floats_is_refused(tmp_path):
+def test_range_of_float_inputs(tmp_path):
+    """Float inputs declared as a few values of rank 0 or 1 are parameters known before the run."""
     node = helper.make_node("Range", ["a", "b", "c"], ["y"], name="steps")
     path = build(tmp_path, [node], [("a", np.float32, []), ("b", np.float32, []), ("c", np.float32, [])],
+                 [("y", np.float32, None)])
+    check(path, lambda b: {k: np.array(v, dtype=np.float32) for k, v in dict(a=0.5, b=3, c=0.75).items()})
+
+
+def test_range_of_runtime_floats_is_refused(tmp_path):
+    """Inputs without a declared shape are data: a Range of them cannot be shaped before the run."""
+    node = helper.make_node("Range", ["a", "b", "c"], ["y"], name="steps")
+    path = build(tmp_path, [node], [("a", np.float32, None), ("b", np.float32, None), ("c", np.float32, None)],
                  [("y", np.float32, None)])
     refused(path, lambda b: {k: np.array(v, dtype=np.float32) for k, v in dict(a=0, b=3, c=1).items()},
             "steps", "start is computed from the input data at run time")
@@ -476,7 +485,7 @@ def test_one_hot(tmp_path, axis):
 
 def test_one_hot_runtime_depth_is_refused(tmp_path):
     node = helper.make_node("OneHot", ["i", "depth", "values"], ["y"], name="hot")
-    path = build(tmp_path, [node], [("i", np.int64, [3]), ("depth", np.float32, [])], [("y", np.float32, None)],
+    path = build(tmp_path, [node], [("i", np.int64, [3]), ("depth", np.float32, None)], [("y", np.float32, None)],
                  dict(values=np.array([0, 1], dtype=np.float32)), opset=11)
     refused(path, lambda b: {"i": i64(0, 1, 2), "depth": np.array(4, dtype=np.float32)},
             "hot", "depth is computed from the input data at run time")

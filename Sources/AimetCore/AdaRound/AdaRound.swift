@@ -50,6 +50,14 @@ public enum AdaRound {
         guard parameters.numBatches <= inputs.count else {
             throw AimetError.invalid("AdaRound needs num_batches = \(parameters.numBatches) batches, but the data loader has only \(inputs.count)")
         }
+        // The cached activations and the reconstruction loss need finite data.
+        for (b, batch) in inputs.prefix(parameters.numBatches).enumerated() {
+            for (name, tensor) in batch.sorted(by: { $0.key < $1.key }) {
+                if let i = tensor.firstNonFinite {
+                    throw AimetError.numeric("input '\(name)' of batch \(b) holds \(tensor.data[i]) at index \(i); AdaRound's data must be finite")
+                }
+            }
+        }
         var graph = model.graph
         try graph.validate()
         let candidates = findLayers(graph)

@@ -8,6 +8,10 @@ extension OpCatalogue {
         OpEntry("Mod") { c in
             let fmod = c.node.int("fmod", default: 0)
             guard fmod == 0 || fmod == 1 else { throw AimetError.invalid("\(c.what): fmod = \(fmod), expected 0 or 1") }
+            // Floor modulo of floats (fmod = 0) is defined from opset 28; before, fmod = 0 is for integers only.
+            if fmod == 0 && c.opset < 28 && (c.type(0) == .float32 || c.type(1) == .float32) {
+                throw AimetError.invalid("\(c.what): Mod of float tensors needs fmod = 1 before opset 28 (fmod = 0 is defined for integers only)")
+            }
             return try binaryStep(c, .mod(fmod: fmod == 1))
         },
         variadic("Sum", .add), variadic("Mean", .mean), variadic("Max", .max), variadic("Min", .min),

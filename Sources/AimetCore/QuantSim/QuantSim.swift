@@ -249,6 +249,12 @@ public final class QuantSim {
     /// The same, also returning the values named in `capture` as the simulation computes them.
     public func run(values inputs: [String: Value], hook: ((String, inout Tensor) throws -> Void)? = nil,
                     capture: Set<String>) throws -> (outputs: [String: Value], captured: [String: Value]) {
+        // Calibration statistics and fake quantization need finite activations.
+        for (name, value) in inputs where value.type == .float32 {
+            if let i = value.slots.firstNonFinite {
+                throw AimetError.numeric("input '\(name)' holds \(value.slots[i]) at index \(i); a quantization simulation needs finite inputs")
+            }
+        }
         switch phase {
         case .uncalibrated:
             throw AimetError.invalid("the activation encodings are not computed yet: call compute_encodings (begin_calibration, runs, end_calibration) first")

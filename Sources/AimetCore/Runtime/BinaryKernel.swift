@@ -26,7 +26,7 @@ final class BinaryKernel: Kernel {
         /// converted to the base's type (as C++'s `std::pow` and `static_cast` do in onnxruntime).
         case pow
         /// fmod = 1: the remainder of truncated division (sign of the dividend, C's
-        /// `fmod` / `%`); fmod = 0 (integers only): the sign of the divisor, as Python's `%`.
+        /// `fmod` / `%`); fmod = 0: the sign of the divisor, as Python's `%` and numpy's `mod`.
         case mod(fmod: Bool)
         /// `x >> y` on unsigned values stored as int64 (shifts of 64 or more give 0).
         case shiftRight
@@ -61,10 +61,6 @@ final class BinaryKernel: Kernel {
         case .mean:
             guard types.allSatisfy({ $0 == .float32 }) else { throw AimetError.invalid("Mean takes float tensors, got \(types)") }
             return .float32
-        case .mod(let fmod):
-            if !fmod && types.contains(.float32) {
-                throw AimetError.invalid("Mod of float tensors needs fmod = 1 (fmod = 0 is defined for integers only)")
-            }
         default: break
         }
         guard let first = types.first, types.allSatisfy({ $0 == first }) else {
@@ -144,8 +140,12 @@ final class BinaryKernel: Kernel {
             } else {
                 Broadcast.map(a, aShape, b, bShape, out, outShape, workers: workers) { (x: Float, y: Float) -> Float in powf(x, y) }
             }
-        case .mod:
-            Broadcast.map(a, aShape, b, bShape, out, outShape, workers: workers) { (x: Float, y: Float) -> Float in fmodf(x, y) }
+        case .mod(let fmod):
+            // fmod = 0 on floats (ONNX's own conformance cases define it): numpy's `mod`, the sign of the divisor.
+            Broadcast.map(a, aShape, b, bShape, out, outShape, workers: workers) { (x: Float, y: Float) -> Float in
+                let r = fmodf(x, y)
+                return fmod || r == 0 || (r < 0) == (y < 0) ? r : r + y
+            }
         case .shiftRight:
             break  // float operands are refused by the type rule
         }

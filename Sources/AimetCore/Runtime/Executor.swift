@@ -103,7 +103,7 @@ public final class Executor: Sendable {
     /// outputs neither folded at compile time nor computable from shapes
     /// alone): the values a hook sees on every run.
     public var computedFloatValues: Set<String> {
-        var data = Set(program.inputs.filter { $0.type == .float32 }.map(\.id))
+        var data = Set(program.inputs.filter { !$0.knownBeforeRun }.map(\.id))
         var result = Set<String>()
         for step in program.exact.steps {
             let shapeOnly = step.kernel.shapeOnlyOperands
@@ -137,8 +137,8 @@ public final class Executor: Sendable {
     /// (`.invalidArgument`) inputs, inputs of the wrong element type
     /// (`.invalidArgument`), inputs whose rank or non-batch dimensions
     /// differ from the graph's declaration or do not fit a node
-    /// (`.shapeMismatch`, naming the input or node, expected vs got), and NaN
-    /// or infinity in a float input (`.numeric`).
+    /// (`.shapeMismatch`, naming the input or node, expected vs got). NaN and
+    /// infinities are inputs like any other.
     public func run(values inputs: [String: Value], hook: ((String, inout Tensor) throws -> Void)? = nil) throws -> [String: Value] {
         try run(values: inputs, hook: hook, capture: []).outputs
     }
@@ -162,7 +162,7 @@ public final class Executor: Sendable {
                 throw AimetError.invalid("input '\(input.name)' is \(value.type); the graph declares it \(input.type)")
             }
             try Executor.check(value, against: input.shape, name: input.name)
-            given.append((value.shape, value.type == .float32 ? nil : value))
+            given.append((value.shape, input.knownBeforeRun ? value : nil))
             arrays.append(value.slots)
         }
         let exact = hook != nil || !capture.isEmpty
@@ -220,9 +220,8 @@ public final class Executor: Sendable {
             }
         }
         guard value.type != .float32 || value.count > 0 else { throw AimetError.shape("input '\(name)' is empty (shape \(value.shape))") }
-        if value.type == .float32, let i = value.slots.firstNonFinite {
-            throw AimetError.numeric("input '\(name)' holds \(value.slots[i]) at index \(i); inputs must be finite")
-        }
+        // Non-finite values are computed with as onnxruntime does (an attention mask's -inf, IsNaN's
+        // input); the quantization simulation and AdaRound, whose statistics need finite values, refuse them.
     }
 
     // MARK: - Plans and shapes

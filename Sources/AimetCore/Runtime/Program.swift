@@ -18,8 +18,11 @@ struct Program: Sendable {
     let types: [ElementType]
     /// Values known at compile time, by id (parameters, Constant nodes, folded steps).
     let constants: [(id: Int, value: Value)]
-    /// Graph inputs: id, name, declared shape (nil or -1 dims = free), element type.
-    let inputs: [(id: Int, name: String, shape: [Int]?, type: ElementType)]
+    /// Graph inputs: id, name, declared shape (nil or -1 dims = free), element
+    /// type, and whether the run's value is known before it (integer and bool
+    /// inputs, and float inputs declared as at most 16 values of rank 0 or 1 —
+    /// Resize's scales, a Clip bound — rather than data with a batch axis).
+    let inputs: [(id: Int, name: String, shape: [Int]?, type: ElementType, knownBeforeRun: Bool)]
     /// Graph outputs: id and name.
     let outputs: [(id: Int, name: String)]
     let exact: Plan
@@ -46,13 +49,14 @@ struct Program: Sendable {
         // (Integer tensors of Constant nodes too: the Constant entry reads its own output's value from here.)
         for (name, ints) in graph.intConstants { known[name] = Value(ints) }
         for (name, value) in known { types[name] = value.type }
-        var inputs: [(id: Int, name: String, shape: [Int]?, type: ElementType)] = []
+        var inputs: [(id: Int, name: String, shape: [Int]?, type: ElementType, knownBeforeRun: Bool)] = []
         for input in graph.inputs {
             guard let type = ElementType(onnx: input.elementType) else {
                 throw AimetError.unsupported("graph input '\(input.name)' is \(ElementType.onnxName(input.elementType)); the executor takes float32, integer and bool inputs")
             }
             types[input.name] = type
-            inputs.append((id(input.name), input.name, input.shape, type))
+            let parameterLike = input.shape.map { $0.count <= 1 && $0.allSatisfy { $0 >= 0 } && $0.reduce(1, *) <= 16 } ?? false
+            inputs.append((id(input.name), input.name, input.shape, type, type != .float32 || parameterLike))
         }
         self.inputs = inputs
 
