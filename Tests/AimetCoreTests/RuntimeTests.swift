@@ -700,7 +700,6 @@ final class RuntimeTests: XCTestCase {
         assertThrows(.shapeMismatch, containing: "got [3, 8, 8]") { _ = try executor.run(["x": self.random([3, 8, 8], seed: 1)]) }
         var bad = x
         bad.data[17] = .nan
-        assertThrows(.numeric, containing: "input 'x'") { _ = try executor.run(["x": bad]) }
         // Non-finite values are inputs like any other (an attention mask's -inf); NaN propagates.
         XCTAssertTrue(try executor.run(["x": bad]).values.first!.data.contains { $0.isNaN })
         bad.data[17] = -.infinity

@@ -103,7 +103,7 @@ public final class Executor: Sendable {
     /// outputs neither folded at compile time nor computable from shapes
     /// alone): the values a hook sees on every run.
     public var computedFloatValues: Set<String> {
-        var data = Set(program.inputs.filter { !$0.knownBeforeRun }.map(\.id))
+        var data = Set(program.inputs.filter { $0.type == .float32 }.map(\.id))
         var result = Set<String>()
         for step in program.exact.steps {
             let shapeOnly = step.kernel.shapeOnlyOperands

@@ -48,12 +48,16 @@ struct ShapeTable: Sendable {
             values[c.id] = c.value
         }
         var known: [Int: Value] = [:]
+        // Values derived from a float input (a parameter such as Resize's scales) serve shape rules, but
+        // the run still computes them, so a hook (the quantization simulation) sees every float value.
+        var fromFloatInput = [Bool](repeating: false, count: program.names.count)
         for (k, input) in program.inputs.enumerated() {
             shapes[input.id] = inputs[k].shape
             if let value = inputs[k].value {
                 values[input.id] = value
                 known[input.id] = value
             }
+            fromFloatInput[input.id] = input.type == .float32 && inputs[k].value != nil
         }
         for step in plan.steps {
             do {
@@ -63,11 +67,12 @@ struct ShapeTable: Sendable {
                 shapes[step.output] = shape
                 let shapeOnly = step.kernel.shapeOnlyOperands
                 let computable = step.operands.enumerated().allSatisfy { values[$0.element] != nil || shapeOnly.contains($0.offset) }
+                fromFloatInput[step.output] = step.operands.enumerated().contains { !shapeOnly.contains($0.offset) && fromFloatInput[$0.element] }
                 if computable && count <= knownLimit {
                     let value = try Evaluate.step(step.kernel, operands.map { $0.value ?? Value(type: $0.type, shape: [0], slots: []) },
                                                   shapes: operands.map(\.shape), shape: shape, type: program.types[step.output])
                     values[step.output] = value
-                    known[step.output] = value
+                    if !fromFloatInput[step.output] { known[step.output] = value }
                 }
             } catch let error as AimetError {
                 throw AimetError(error.kind, "node '\(step.node)' (\(step.op)): \(error.message)")
