@@ -60,15 +60,11 @@ struct CompiledStep {
 /// The op catalogue: one entry per ONNX op type the library knows, gathered
 /// from the families (`OpCatalogue+Layers.swift`, `+Elementwise`, ...).
 enum OpCatalogue {
-    static let entries: [String: OpEntry] = {
-        var table: [String: OpEntry] = [:]
-        let families = [layers, normalization, elementwise, activations, shapes, movement, pooling, reductions]
-        for entry in families.joined() {
-            precondition(table[entry.type] == nil, "op \(entry.type) is catalogued twice")
-            table[entry.type] = entry
-        }
-        return table
-    }()
+    /// Every family's entries, in order (`OpCatalogueTests` checks that no type appears twice).
+    static let families = [layers, normalization, elementwise, activations, shapes, movement, pooling, reductions]
+
+    static let entries: [String: OpEntry] = Dictionary(families.joined().map { ($0.type, $0) },
+                                                       uniquingKeysWith: { first, _ in first })
 
     /// The entry of a default-domain op, nil for an op the library does not know.
     static func entry(_ op: Op) -> OpEntry? { op.isDefaultDomain ? entries[op.onnxType] : nil }

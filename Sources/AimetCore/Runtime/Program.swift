@@ -43,12 +43,9 @@ struct Program: Sendable {
         }
 
         // Values known before any node runs.
-        var known: [String: Value] = [:]
-        var types: [String: ElementType] = [:]
-        for (name, tensor) in graph.params { known[name] = Value(tensor) }
-        // (Integer tensors of Constant nodes too: the Constant entry reads its own output's value from here.)
-        for (name, ints) in graph.intConstants { known[name] = Value(ints) }
-        for (name, value) in known { types[name] = value.type }
+        // (Constant nodes' values too: the Constant entry reads its own output's value from here.)
+        var known = graph.knownValues()
+        var types = known.mapValues(\.type)
         var inputs: [(id: Int, name: String, shape: [Int]?, type: ElementType, knownBeforeRun: Bool)] = []
         for input in graph.inputs {
             guard let type = ElementType(onnx: input.elementType) else {
