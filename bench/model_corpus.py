@@ -30,9 +30,12 @@ Set-up (bench-only dependencies, in their own venv; the machines keep this CPU t
     python3 -m venv ../venvs/bench && ../venvs/bench/bin/pip install torch==2.13.0 torchvision==0.28.0 \\
         numpy onnx onnxruntime onnxscript && ../venvs/bench/bin/pip install --no-deps timm
     AIMETCLE_LIB=.build/release/libaimetcle.so ../venvs/bench/bin/python bench/model_corpus.py \\
-        [--models resnet18,vit_b_16] [--exports eval,preserve,dynamo] [--timm] [--markdown out.md] [--json out.json]
+        [--models resnet18,vit_b_16] [--exports eval,preserve,dynamo] [--timm] [--markdown out.md] [--json out.json] \\
+        [--resume]
 
-Exports are cached in ``build/corpus/`` (delete it to re-export).
+Exports are cached in ``build/corpus/`` (delete it to re-export); each file's outcome is appended to
+``build/corpus/results.jsonl`` as it finishes, and ``--resume`` takes those already there (the whole corpus
+takes hours on 2 cores, so it can be run in pieces).
 """
 
 import argparse
@@ -301,6 +304,11 @@ def first_failure(results):
     return None
 
 
+def remember(record, name, kind, results):
+    with open(record, "a") as f:
+        f.write(json.dumps({"model": name, "export": kind, "results": results}) + "\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", default="", help=argparse.SUPPRESS)
@@ -310,6 +318,10 @@ def main():
     parser.add_argument("--timm", action="store_true", help="add the timm networks")
     parser.add_argument("--markdown", default="", help="write the table to this file")
     parser.add_argument("--json", default="", help="write every step's outcome to this file")
+    parser.add_argument("--record", default=os.path.join(CACHE, "results.jsonl"),
+                        help="each file's outcome is appended here as it finishes")
+    parser.add_argument("--resume", action="store_true",
+                        help="take the outcome of files already in --record instead of running them again")
     args = parser.parse_args()
     if args.worker:
         worker(args.worker, args.size)
@@ -320,6 +332,12 @@ def main():
         wanted = args.models.split(",")
         names = [n for n in names if n[1] in wanted]
     exports = args.exports.split(",")
+    recorded = {}
+    if args.resume and os.path.exists(args.record):
+        with open(args.record) as f:
+            for line in f:
+                entry = json.loads(line)
+                recorded[(entry["model"], entry["export"])] = {k: tuple(v) for k, v in entry["results"].items()}
     table = {}
     started = time.time()
     for source, name in names:
@@ -329,11 +347,15 @@ def main():
             skip = os.path.join(CACHE, f"{name}.{kind}.skip")
             if os.path.exists(skip):
                 continue
+            if (name, kind) in recorded:
+                row[kind] = recorded[(name, kind)]
+                continue
             if not os.path.exists(path):
                 try:
                     params = export(source, name, kind, path)
                 except Exception as error:  # noqa: BLE001 - an export failure is torch's, reported as such
                     row[kind] = {"export": ("export failed", f"{type(error).__name__}: {str(error)[:200]}")}
+                    remember(args.record, name, kind, row[kind])
                     print(f"{name:32s} {kind:9s} export failed: {type(error).__name__}: {str(error)[:120]}", flush=True)
                     continue
                 if params > 100_000_000:
@@ -342,6 +364,7 @@ def main():
                     break
             results = run_file(path, image_size(name))
             row[kind] = results
+            remember(args.record, name, kind, results)
             failure = first_failure(results)
             status = "ok" if failure is None else f"{failure[0]}: {failure[1]}: {failure[2][:150]}"
             print(f"{name:32s} {kind:9s} {status}", flush=True)
