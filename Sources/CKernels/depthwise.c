@@ -21,46 +21,37 @@
 // a·b + c fuses into one multiply-add where the instruction set has it.
 #pragma clang fp contract(fast)
 
-typedef float vf2 __attribute__((vector_size(2 * VL * 4)));  // two vectors, for stride 2
 typedef float vf8 __attribute__((vector_size(VL / 2 * 4)));  // half a vector, one output row of a pair
-
-INLINE vf2 load2(const float *p) { vf2 x; memcpy(&x, p, sizeof x); return x; }
-INLINE vf evens(vf2 a) {
-    return __builtin_shufflevector(a, a, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-}
-INLINE vf odds(vf2 a) {
-    return __builtin_shufflevector(a, a, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-}
 
 /// Whether the flat kernel runs the geometry: stride 1 and "same" horizontal
 /// padding (one column each side), so output pixel `q = oy·ow + ox` reads
 /// `plane[q + ky·w + kx]` of the input plane copied `pad_top` rows and one
 /// float down a zeroed buffer, except where a row wraps (masked).
-static int is_flat(const aimetk_conv3x3 *k) {
+static int is_flat(const aimetk_conv2d *k) {
     return k->stride_h == 1 && k->stride_w == 1 && k->pad_left == 1 && k->in_w == k->out_w;
 }
 
 /// Flat kernel: floats of one padded plane (the rows a window touches, one
 /// float before, and a vector of slack after the last vector's reads).
-static long flat_size(const aimetk_conv3x3 *k) { return (k->out_h + 2) * k->in_w + 2 + 2 * VL; }
+static long flat_size(const aimetk_conv2d *k) { return (k->out_h + 2) * k->in_w + 2 + 2 * VL; }
 
 /// Row kernel: columns of a padded row, every column the vector loads touch
 /// for outputs rounded up to VL: `ow + 2` for stride 1, `2·ow + 2` for stride 2.
-static long padded_cols(const aimetk_conv3x3 *k) {
+static long padded_cols(const aimetk_conv2d *k) {
     long ow = (k->out_w + VL - 1) / VL * VL;
     return k->stride_w == 1 ? ow + 2 : 2 * ow + 2;
 }
 
 /// Floats of one padded plane (the kernel uses two, see `depthwise_planes`).
-static long plane_size(const aimetk_conv3x3 *k) {
+static long plane_size(const aimetk_conv2d *k) {
     return is_flat(k) ? flat_size(k) : ((k->out_h - 1) * k->stride_h + 3) * padded_cols(k);
 }
 
-long aimetk_depthwise3x3_scratch(const aimetk_conv3x3 *k) { return 2 * plane_size(k); }
+long aimetk_depthwise3x3_scratch(const aimetk_conv2d *k) { return 2 * plane_size(k); }
 
 /// The input plane into its padded plane. Only the positions that hold input
 /// are written: the rest, zeroed once per call, stays zero for every plane.
-INLINE void fill(const aimetk_conv3x3 *k, const float *x, float *padded) {
+INLINE void fill(const aimetk_conv2d *k, const float *x, float *padded) {
     if (is_flat(k)) {
         copy_floats(padded + k->pad_top * k->in_w + 1, x, k->in_h * k->in_w);
         return;
@@ -70,19 +61,6 @@ INLINE void fill(const aimetk_conv3x3 *k, const float *x, float *padded) {
     const long n = (cols < pl + k->in_w ? cols : pl + k->in_w) - pl;
     const long last = rows < pt + k->in_h ? rows : pt + k->in_h;
     for (long r = pt; n > 0 && r < last; r++) copy_floats(padded + r * cols + pl, x + (r - pt) * k->in_w, n);
-}
-
-/// Bias, residual and clamp, then the store of `v` to `y[q ..< q + VL]`, lane
-/// by lane past `count`: the end of the call's last plane (lanes past the end
-/// of a plane land on the call's next planes, written later).
-INLINE void finish(vf v, float *y, const float *residual, long q, long count, vf lo, vf hi) {
-    if (q + VL <= count) {
-        if (residual) v = v + load(residual + q);
-        store(y + q, clamp(v, lo, hi));
-    } else {
-        if (residual) v = v + load_part(residual + q, count - q);
-        store_part(y + q, clamp(v, lo, hi), count - q);
-    }
 }
 
 /// The nine weights as vectors.
@@ -98,7 +76,7 @@ INLINE weights splat_weights(const float *w) {
 /// neighbouring row and are masked off (`col`: each lane's output column).
 /// `end`: where the stores turn lane by lane (see `finish`); `first_col`: the
 /// columns of lanes 0 ..< VL (`j mod ow`).
-INLINE void flat_plane(const aimetk_conv3x3 *k, const float *padded, weights w, vf b, const float *residual,
+INLINE void flat_plane(const aimetk_conv2d *k, const float *padded, weights w, vf b, const float *residual,
                        float *y, long end, vi first_col) {
     const long ow = k->out_w, count = k->out_h * ow;
     const vf lo = splat(k->lo), hi = splat(k->hi);
@@ -135,7 +113,7 @@ INLINE void taps(const float *row, long ox, long stride, vf *t0, vf *t1, vf *t2)
 /// padded rows; `stride` (horizontal) is a constant at each call, so the taps
 /// specialize. A vector running past its row's end stores its extra lanes on
 /// the next rows, written (correctly) later; `end` as in `finish`.
-INLINE void row_plane(const aimetk_conv3x3 *k, const float *padded, weights w, vf b, const float *residual,
+INLINE void row_plane(const aimetk_conv2d *k, const float *padded, weights w, vf b, const float *residual,
                       float *y, long end, long stride) {
     const long ow = k->out_w, cols = padded_cols(k);
     const vf lo = splat(k->lo), hi = splat(k->hi);
@@ -184,7 +162,7 @@ INLINE void store_half(float *p, vf8 x, long q, long end, long ow) {
 /// One plane, two rows at a time (see `evens_of`); the padded rows as for
 /// `row_plane` with stride 2. Row oy + 1's store follows row oy's, whose
 /// extra lanes it overwrites.
-INLINE void paired_plane(const aimetk_conv3x3 *k, const float *padded, weights w, vf b, const float *residual,
+INLINE void paired_plane(const aimetk_conv2d *k, const float *padded, weights w, vf b, const float *residual,
                          float *y, long end) {
     const long ow = k->out_w, oh = k->out_h, cols = padded_cols(k), pair = k->stride_h * cols;
     const vf lo = splat(k->lo), hi = splat(k->hi);
@@ -213,7 +191,7 @@ INLINE void paired_plane(const aimetk_conv3x3 *k, const float *padded, weights w
 /// Planes [begin, end). Two padded planes take turns: plane p + 1 is copied
 /// before plane p is computed, so its stores have reached the cache before
 /// its loads (a load spanning stores still in flight waits for them).
-INLINE void depthwise_planes(const aimetk_conv3x3 *k, long begin, long end) {
+INLINE void depthwise_planes(const aimetk_conv2d *k, long begin, long end) {
     memset(k->scratch, 0, (size_t)aimetk_depthwise3x3_scratch(k) * sizeof(float));
     const long multiplier = k->out_channels / k->channels, size = plane_size(k);
     const long in_plane = k->in_h * k->in_w, out_plane = k->out_h * k->out_w;
@@ -247,9 +225,9 @@ INLINE void depthwise_planes(const aimetk_conv3x3 *k, long begin, long end) {
     }
 }
 
-AIMETK_BUILDS(depthwise_planes, (const aimetk_conv3x3 *k, long begin, long end), depthwise_planes(k, begin, end))
+AIMETK_BUILDS(depthwise_planes, (const aimetk_conv2d *k, long begin, long end), depthwise_planes(k, begin, end))
 
-void aimetk_depthwise3x3_planes(const aimetk_conv3x3 *k, long begin, long end, aimetk_isa isa) {
+void aimetk_depthwise3x3_planes(const aimetk_conv2d *k, long begin, long end, aimetk_isa isa) {
     AIMETK_CALL(depthwise_planes, isa, (k, begin, end));
 }
 
@@ -263,9 +241,9 @@ void aimetk_depthwise3x3_planes(const aimetk_conv3x3 *k, long begin, long end, a
 
 enum { BLOCK = 8 };  // output channels per block
 
-long aimetk_dense3x3s2_scratch(const aimetk_conv3x3 *k) { return k->channels * plane_size(k); }
+long aimetk_dense3x3s2_scratch(const aimetk_conv2d *k) { return k->channels * plane_size(k); }
 
-INLINE void dense_image(const aimetk_conv3x3 *k, long image, long o_begin, long o_end) {
+INLINE void dense_image(const aimetk_conv2d *k, long image, long o_begin, long o_end) {
     const long channels = k->channels, size = plane_size(k), cols = padded_cols(k);
     const long ow = k->out_w, out_plane = k->out_h * ow, in_plane = k->in_h * k->in_w;
     memset(k->scratch, 0, (size_t)aimetk_dense3x3s2_scratch(k) * sizeof(float));
@@ -301,9 +279,9 @@ INLINE void dense_image(const aimetk_conv3x3 *k, long image, long o_begin, long 
     }
 }
 
-AIMETK_BUILDS(dense_image, (const aimetk_conv3x3 *k, long image, long o_begin, long o_end),
+AIMETK_BUILDS(dense_image, (const aimetk_conv2d *k, long image, long o_begin, long o_end),
               dense_image(k, image, o_begin, o_end))
 
-void aimetk_dense3x3s2(const aimetk_conv3x3 *k, long image, long o_begin, long o_end, aimetk_isa isa) {
+void aimetk_dense3x3s2(const aimetk_conv2d *k, long image, long o_begin, long o_end, aimetk_isa isa) {
     AIMETK_CALL(dense_image, isa, (k, image, o_begin, o_end));
 }

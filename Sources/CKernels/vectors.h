@@ -47,6 +47,29 @@ INLINE vf clamp(vf v, vf lo, vf hi) {
     return floats((high & bits(hi)) | (~high & bits(t)));
 }
 
+typedef float vf2 __attribute__((vector_size(2 * VL * 4)));  // two vectors, for stride 2
+
+INLINE vf2 load2(const float *p) { vf2 x; memcpy(&x, p, sizeof x); return x; }
+INLINE vf evens(vf2 a) {
+    return __builtin_shufflevector(a, a, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+INLINE vf odds(vf2 a) {
+    return __builtin_shufflevector(a, a, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+
+/// Bias, residual and clamp, then the store of `v` to `y[q ..< q + VL]`, lane
+/// by lane past `count`: the end of the call's last plane (lanes past the end
+/// of a plane land on the call's next planes, written later).
+INLINE void finish(vf v, float *y, const float *residual, long q, long count, vf lo, vf hi) {
+    if (q + VL <= count) {
+        if (residual) v = v + load(residual + q);
+        store(y + q, clamp(v, lo, hi));
+    } else {
+        if (residual) v = v + load_part(residual + q, count - q);
+        store_part(y + q, clamp(v, lo, hi), count - q);
+    }
+}
+
 /// Copies `n` floats as two runs of `bytes` (a constant after inlining, so
 /// each is one vector move): the first and the last, overlapping when `n` is
 /// less than twice the run.

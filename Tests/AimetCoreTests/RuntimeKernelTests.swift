@@ -20,11 +20,16 @@ final class RuntimeKernelTests: XCTestCase {
         var strideW = 1
         /// Top, left, bottom, right.
         var pads = [1, 1, 1, 1]
-        var outH: Int { (inH + pads[0] + pads[2] - 3) / strideH + 1 }
-        var outW: Int { (inW + pads[1] + pads[3] - 3) / strideW + 1 }
+        var kH = 3
+        var kW = 3
+        var dilationH = 1
+        var dilationW = 1
+        var outH: Int { (inH + pads[0] + pads[2] - (kH - 1) * dilationH - 1) / strideH + 1 }
+        var outW: Int { (inW + pads[1] + pads[3] - (kW - 1) * dilationW - 1) / strideW + 1 }
         var m: Int { c * multiplier }
         var description: String {
-            "n \(n), c \(c)×\(multiplier), \(inH)×\(inW), stride \(strideH)×\(strideW), pads \(pads)"
+            "n \(n), c \(c)×\(multiplier), \(inH)×\(inW), window \(kH)×\(kW) dilation \(dilationH)×\(dilationW), "
+                + "stride \(strideH)×\(strideW), pads \(pads)"
         }
     }
 
@@ -37,11 +42,12 @@ final class RuntimeKernelTests: XCTestCase {
                 for oy in 0..<t.outH {
                     for ox in 0..<t.outW {
                         var sum = Double(bias[o])
-                        for ky in 0..<3 {
-                            for kx in 0..<3 {
-                                let iy = oy * t.strideH - t.pads[0] + ky, ix = ox * t.strideW - t.pads[1] + kx
+                        for ky in 0..<t.kH {
+                            for kx in 0..<t.kW {
+                                let iy = oy * t.strideH - t.pads[0] + ky * t.dilationH
+                                let ix = ox * t.strideW - t.pads[1] + kx * t.dilationW
                                 guard iy >= 0, iy < t.inH, ix >= 0, ix < t.inW else { continue }
-                                sum += Double(w[o * 9 + ky * 3 + kx]) * Double(x[plane + iy * t.inW + ix])
+                                sum += Double(w[(o * t.kH + ky) * t.kW + kx]) * Double(x[plane + iy * t.inW + ix])
                             }
                         }
                         let index = ((image * t.m + o) * t.outH + oy) * t.outW + ox
@@ -58,8 +64,8 @@ final class RuntimeKernelTests: XCTestCase {
     /// `scratch(k)` floats of garbage (a kernel must not rely on its contents) for the job `k`.
     func withBuffers(_ x: [Float], _ w: [Float], _ bias: [Float], _ residual: [Float]?, _ y: inout [Float],
                      job: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?,
-                           UnsafeMutablePointer<Float>) -> aimetk_conv3x3,
-                     scratch: (UnsafePointer<aimetk_conv3x3>) -> Int, _ body: (UnsafePointer<aimetk_conv3x3>) -> Void) {
+                           UnsafeMutablePointer<Float>) -> aimetk_conv2d,
+                     scratch: (UnsafePointer<aimetk_conv2d>) -> Int, _ body: (UnsafePointer<aimetk_conv2d>) -> Void) {
         x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in bias.withUnsafeBufferPointer { bb in
             y.withUnsafeMutableBufferPointer { yb in
                 func call(_ res: UnsafePointer<Float>?) {
@@ -75,15 +81,57 @@ final class RuntimeKernelTests: XCTestCase {
         } } }
     }
 
-    /// Planes `planes` through `aimetk_depthwise3x3_planes` into `y` (other planes left as they are).
+    /// The kernels' description of case `t`.
+    func job(_ t: Case, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
+             _ residual: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, lo: Float, hi: Float) -> aimetk_conv2d {
+        aimetk_conv2d(x: x, w: w, bias: bias, residual: residual, y: y, scratch: nil, channels: t.c, out_channels: t.m,
+                      in_h: t.inH, in_w: t.inW, out_h: t.outH, out_w: t.outW, kernel_h: t.kH, kernel_w: t.kW,
+                      dilation_h: t.dilationH, dilation_w: t.dilationW, stride_h: t.strideH, stride_w: t.strideW,
+                      pad_top: t.pads[0], pad_left: t.pads[1], lo: lo, hi: hi)
+    }
+
+    /// Planes `planes` through `aimetk_depthwise3x3_planes` (or, `windowed`, `aimetk_depthwise_planes`)
+    /// into `y` (other planes left as they are).
     func run(_ t: Case, x: [Float], w: [Float], bias: [Float], residual: [Float]?, lo: Float, hi: Float,
-             planes: Range<Int>, isa: aimetk_isa, into y: inout [Float]) {
-        withBuffers(x, w, bias, residual, &y, job: { xp, wp, bp, rp, yp in
-            aimetk_conv3x3(x: xp, w: wp, bias: bp, residual: rp, y: yp, scratch: nil, channels: t.c, out_channels: t.m,
-                           in_h: t.inH, in_w: t.inW, out_h: t.outH, out_w: t.outW, stride_h: t.strideH,
-                           stride_w: t.strideW, pad_top: t.pads[0], pad_left: t.pads[1], lo: lo, hi: hi)
-        }, scratch: aimetk_depthwise3x3_scratch) { k in
-            aimetk_depthwise3x3_planes(k, planes.lowerBound, planes.upperBound, isa)
+             planes: Range<Int>, isa: aimetk_isa, windowed: Bool = false, into y: inout [Float]) {
+        withBuffers(x, w, bias, residual, &y, job: { job(t, $0, $1, $2, $3, $4, lo: lo, hi: hi) },
+                    scratch: windowed ? aimetk_depthwise_scratch : aimetk_depthwise3x3_scratch) { k in
+            if windowed {
+                aimetk_depthwise_planes(k, planes.lowerBound, planes.upperBound, isa)
+            } else {
+                aimetk_depthwise3x3_planes(k, planes.lowerBound, planes.upperBound, isa)
+            }
+        }
+    }
+
+    /// Every case through a kernel: with and without a residual, three clamps, all planes
+    /// and a worker's share (the planes around it must stay untouched), every instruction set.
+    func checkDepthwise(_ cases: [Case], windowed: Bool, seed: UInt64) {
+        var rng = TestRandom(seed)
+        for t in cases {
+            let x = rng.floats(t.n * t.c * t.inH * t.inW), w = rng.floats(t.m * t.kH * t.kW), bias = rng.floats(t.m)
+            let outCount = t.n * t.m * t.outH * t.outW, planeCount = t.n * t.m
+            let residualOptions: [[Float]?] = [nil, rng.floats(outCount)]
+            for residual in residualOptions {
+                for (lo, hi) in [(-Float.infinity, Float.infinity), (0, 6), (0, .infinity)] {
+                    let expected = reference(t, x: x, w: w, bias: bias, residual: residual, lo: lo, hi: hi)
+                    for planes in [0..<planeCount, (planeCount / 3)..<max(planeCount / 3 + 1, planeCount * 2 / 3)] {
+                        for isa in isas {
+                            var y = [Float](repeating: 12345, count: outCount)
+                            run(t, x: x, w: w, bias: bias, residual: residual, lo: lo, hi: hi, planes: planes, isa: isa,
+                                windowed: windowed, into: &y)
+                            let written = (planes.lowerBound * t.outH * t.outW)..<(planes.upperBound * t.outH * t.outW)
+                            let what = "\(t), residual \(residual != nil), clamp \(lo)...\(hi), planes \(planes), isa \(isa.rawValue)"
+                            if let i = y.indices.first(where: { !written.contains($0) && y[$0] != 12345 }) {
+                                XCTFail("\(what): y[\(i)] = \(y[i]) outside the planes")
+                            }
+                            if let i = written.first(where: { abs(y[$0] - expected[$0]) > 1e-5 * (1 + abs(expected[$0])) }) {
+                                XCTFail("\(what): y[\(i)] = \(y[i]), expected \(expected[i])")
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -108,32 +156,38 @@ final class RuntimeKernelTests: XCTestCase {
             Case(c: 2, inH: 11, inW: 9, strideH: 3, strideW: 2, pads: [1, 1, 0, 0]),
             Case(c: 2, inH: 10, inW: 7, strideH: 2, strideW: 1),
         ]
-        var rng = TestRandom(41)
-        for t in cases {
-            let x = rng.floats(t.n * t.c * t.inH * t.inW), w = rng.floats(t.m * 9), bias = rng.floats(t.m)
-            let outCount = t.n * t.m * t.outH * t.outW, planeCount = t.n * t.m
-            let residualOptions: [[Float]?] = [nil, rng.floats(outCount)]
-            for residual in residualOptions {
-                for (lo, hi) in [(-Float.infinity, Float.infinity), (0, 6), (0, .infinity)] {
-                    let expected = reference(t, x: x, w: w, bias: bias, residual: residual, lo: lo, hi: hi)
-                    // All planes, then a share in the middle (a worker's): the planes around it stay untouched.
-                    for planes in [0..<planeCount, (planeCount / 3)..<max(planeCount / 3 + 1, planeCount * 2 / 3)] {
-                        for isa in isas {
-                            var y = [Float](repeating: 12345, count: outCount)
-                            run(t, x: x, w: w, bias: bias, residual: residual, lo: lo, hi: hi, planes: planes, isa: isa, into: &y)
-                            let written = (planes.lowerBound * t.outH * t.outW)..<(planes.upperBound * t.outH * t.outW)
-                            let what = "\(t), residual \(residual != nil), clamp \(lo)...\(hi), planes \(planes), isa \(isa.rawValue)"
-                            if let i = y.indices.first(where: { !written.contains($0) && y[$0] != 12345 }) {
-                                XCTFail("\(what): y[\(i)] = \(y[i]) outside the planes")
-                            }
-                            if let i = written.first(where: { abs(y[$0] - expected[$0]) > 1e-5 * (1 + abs(expected[$0])) }) {
-                                XCTFail("\(what): y[\(i)] = \(y[i]), expected \(expected[i])")
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        checkDepthwise(cases, windowed: false, seed: 41)
+    }
+
+    func testDepthwiseAnyWindowMatchesTheReferenceOnEveryInstructionSet() {
+        let cases: [Case] = [
+            // Stride 1, "same" padding (flat): 5×5 and 7×7 on planes narrower than, equal to, wider than a vector.
+            Case(n: 2, c: 3, inH: 7, inW: 7, pads: [2, 2, 2, 2], kH: 5, kW: 5),
+            Case(c: 2, inH: 14, inW: 14, pads: [2, 2, 2, 2], kH: 5, kW: 5),
+            Case(n: 2, c: 3, inH: 7, inW: 7, pads: [3, 3, 3, 3], kH: 7, kW: 7),
+            Case(c: 2, inH: 3, inW: 3, pads: [3, 3, 3, 3], kH: 7, kW: 7),
+            Case(c: 2, multiplier: 2, inH: 19, inW: 33, pads: [3, 3, 3, 3], kH: 7, kW: 7),
+            Case(c: 3, inH: 9, inW: 10, pads: [1, 2, 3, 2], kH: 5, kW: 5),
+            // Dilated, non-square, one-row windows (a 1-D conv), even windows.
+            Case(c: 2, inH: 12, inW: 12, pads: [2, 2, 2, 2], dilationH: 2, dilationW: 2),
+            Case(c: 2, inH: 11, inW: 20, pads: [4, 2, 4, 2], dilationH: 4, dilationW: 2),
+            Case(c: 3, inH: 9, inW: 17, pads: [0, 3, 0, 3], kH: 1, kW: 7),
+            Case(c: 3, inH: 1, inW: 40, pads: [0, 2, 0, 2], kH: 1, kW: 5),
+            Case(c: 2, inH: 13, inW: 6, pads: [2, 0, 2, 0], kH: 5, kW: 1),
+            Case(c: 2, inH: 8, inW: 8, pads: [1, 1, 2, 2], kH: 4, kW: 4),
+            Case(c: 2, inH: 10, inW: 9, pads: [1, 2, 1, 0], kH: 3, kW: 5),
+            // Stride 1 otherwise (rows): no padding, wider than "same", asymmetric.
+            Case(c: 2, inH: 11, inW: 13, pads: [0, 0, 0, 0], kH: 5, kW: 5),
+            Case(n: 2, c: 2, inH: 6, inW: 21, pads: [3, 4, 3, 4], kH: 5, kW: 5),
+            // Stride 2, odd and even sizes, vertical stride 1 or 3; and the 3×3 windows.
+            Case(n: 2, c: 3, inH: 14, inW: 14, strideH: 2, strideW: 2, pads: [2, 2, 2, 2], kH: 5, kW: 5),
+            Case(c: 2, inH: 15, inW: 37, strideH: 2, strideW: 2, pads: [1, 2, 2, 1], kH: 5, kW: 5),
+            Case(c: 2, inH: 9, inW: 9, strideH: 2, strideW: 2, pads: [3, 3, 3, 3], kH: 7, kW: 7),
+            Case(c: 2, multiplier: 3, inH: 8, inW: 33, strideH: 1, strideW: 2, pads: [2, 2, 2, 2], kH: 5, kW: 5),
+            Case(c: 2, inH: 11, inW: 9, strideH: 3, strideW: 2, pads: [1, 1, 0, 0]),
+            Case(n: 2, c: 5, inH: 7, inW: 7), Case(c: 3, inH: 14, inW: 14, strideH: 2, strideW: 2),
+        ]
+        checkDepthwise(cases, windowed: true, seed: 43)
     }
 
     /// `DepthwiseConv` (the executor's entry) agrees with the reference on a geometry

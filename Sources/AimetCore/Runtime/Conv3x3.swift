@@ -15,12 +15,13 @@ struct ConvJob {
     let activation: Activation
     let residual: UnsafePointer<Float>?
 
-    /// The C kernels' description of the job (Sources/CKernels/depthwise.c): a
+    /// The C kernels' description of the job (Sources/CKernels/depthwise*.c): a
     /// clamp activation runs in the kernel, any other is left to the caller.
-    var kernel: aimetk_conv3x3 {
+    var kernel: aimetk_conv2d {
         let (lo, hi) = activation.clampBounds ?? (-.infinity, .infinity)
-        return aimetk_conv3x3(x: x, w: w, bias: bias, residual: residual, y: y, scratch: nil, channels: channels,
+        return aimetk_conv2d(x: x, w: w, bias: bias, residual: residual, y: y, scratch: nil, channels: channels,
                               out_channels: outChannels, in_h: g.inH, in_w: g.inW, out_h: g.outH, out_w: g.outW,
+                              kernel_h: g.kH, kernel_w: g.kW, dilation_h: g.dilationH, dilation_w: g.dilationW,
                               stride_h: g.strideH, stride_w: g.strideW, pad_top: g.padTop, pad_left: g.padLeft,
                               lo: lo, hi: hi)
     }

@@ -5,13 +5,15 @@ import CKernels
 ///
 ///     y[n, o][oy][ox] = act(bias[o] + Σ_{ky,kx} w[o][ky][kx] · x[n, o/(M/C)][oy·sH − padTop + ky·dH][ox·sW − padLeft + kx·dW] + residual[n, o][oy][ox])
 ///
-/// with zero padding. 3×3 windows with unit dilation and horizontal stride 1
-/// or 2 (MobileNet's) run the C kernel `aimetk_depthwise3x3_planes`
-/// (Sources/CKernels/depthwise.c: a zero-bordered copy of each plane, then
-/// 16 outputs at a time with fused multiply-adds, built for AVX-512, AVX2
-/// and baseline x86-64 and chosen at run time), the epilogue fused when the
-/// activation is a clamp (none, Relu, Clip). Other windows accumulate one tap
-/// at a time over whole rows, the epilogue once over the finished plane.
+/// with zero padding. Horizontal stride 1 or 2 runs C kernels (a
+/// zero-bordered copy of each plane, then 16 outputs at a time with fused
+/// multiply-adds, built for AVX-512, AVX2 and baseline x86-64 and chosen at
+/// run time): 3×3 windows with unit dilation (MobileNet's) the tuned
+/// `aimetk_depthwise3x3_planes` (Sources/CKernels/depthwise.c), any other
+/// window or dilation `aimetk_depthwise_planes` (depthwise_window.c). Their
+/// epilogue is fused when the activation is a clamp (none, Relu, Clip), any
+/// other runs over the finished planes. Other strides accumulate one tap at
+/// a time over whole rows, the epilogue once over the finished plane.
 struct DepthwiseConv {
     let job: ConvJob
 
@@ -20,6 +22,12 @@ struct DepthwiseConv {
         let g = job.g
         return g.kH == 3 && g.kW == 3 && g.dilationH == 1 && g.dilationW == 1 && (g.strideW == 1 || g.strideW == 2)
             && g.padTop >= 0 && g.padLeft >= 0
+    }
+
+    /// Whether `aimetk_depthwise_planes` runs this geometry.
+    var isWindowed: Bool {
+        let g = job.g
+        return (g.strideW == 1 || g.strideW == 2) && g.padTop >= 0 && g.padLeft >= 0
     }
 
     /// Output planes `planes` of the `N·M` (plane `p`: image `p / M`, channel `p % M`),
@@ -31,6 +39,13 @@ struct DepthwiseConv {
             var k = job.kernel
             k.scratch = workspace.floats(aimetk_depthwise3x3_scratch(&k))
             aimetk_depthwise3x3_planes(&k, planes.lowerBound, planes.upperBound, isa)
+            if activation.clampBounds == nil { activation.apply(y + planes.lowerBound * count, planes.count * count) }
+            return
+        }
+        if isWindowed {
+            var k = job.kernel
+            k.scratch = workspace.floats(aimetk_depthwise_scratch(&k))
+            aimetk_depthwise_planes(&k, planes.lowerBound, planes.upperBound, isa)
             if activation.clampBounds == nil { activation.apply(y + planes.lowerBound * count, planes.count * count) }
             return
         }

@@ -63,13 +63,15 @@ enum {
 AIMETK_HIDDEN void aimetk_adaround_sweep(const aimetk_adaround_kernel *k, long begin, long end, unsigned flags,
                                          aimetk_isa isa);
 
-/// A 3×3 convolution with dilation 1 over planes of NCHW tensors, with the
-/// fused epilogue of the executor's convs (`lo = −∞, hi = +∞`: no activation;
-/// `lo = 0, hi = +∞`: Relu; a NaN stays NaN). Two kernels take it:
+/// A 2-D convolution over planes of NCHW tensors, as the direct kernels take
+/// it, with the fused epilogue of the executor's convs (`lo = −∞, hi = +∞`: no
+/// activation; `lo = 0, hi = +∞`: Relu; a NaN stays NaN). Three kernels take it:
 ///
-/// - depthwise, horizontal stride 1 or 2 (any vertical stride and padding), weights [M, 1, 3, 3]:
+/// - depthwise 3×3, dilation 1, horizontal stride 1 or 2 (any vertical stride and padding), weights [M, 1, 3, 3]:
 ///   `y[n, o] = min(max(conv(x[n, o / (M/C)], w[o]) + bias[o] + residual[n, o], lo), hi)`;
-/// - dense, stride 2, few input channels (a network's first conv), weights [M, C, 3, 3]:
+/// - depthwise, any window and dilation, horizontal stride 1 or 2 (`aimetk_depthwise_planes`), weights
+///   [M, 1, kernel_h, kernel_w], the same formula;
+/// - dense 3×3, stride 2, few input channels (a network's first conv), weights [M, C, 3, 3]:
 ///   `y[n, o] = min(max(Σ_c conv(x[n, c], w[o, c]) + bias[o] + residual[n, o], lo), hi)`.
 typedef struct {
     const float *x;           // input [N, C, in_h, in_w]
@@ -80,22 +82,30 @@ typedef struct {
     float *scratch;           // the kernel's `_scratch(·)` floats, any contents
     long channels, out_channels;  // C and M (depthwise: a multiple of C)
     long in_h, in_w, out_h, out_w;
+    long kernel_h, kernel_w;  // the window (3 × 3 for the 3×3 kernels)
+    long dilation_h, dilation_w;  // >= 1 (1 for the 3×3 kernels)
     long stride_h, stride_w;  // depthwise: stride_w 1 or 2; dense: both 2
     long pad_top, pad_left;   // >= 0 (bottom and right padding follow from the sizes)
     float lo, hi;
-} aimetk_conv3x3;
+} aimetk_conv2d;
 
 /// Floats of scratch `aimetk_depthwise3x3_planes` needs for this geometry (two padded planes).
-AIMETK_HIDDEN long aimetk_depthwise3x3_scratch(const aimetk_conv3x3 *k);
+AIMETK_HIDDEN long aimetk_depthwise3x3_scratch(const aimetk_conv2d *k);
 
 /// Depthwise: output planes [begin, end) of the N·M planes (plane p: image p / M, output channel p % M).
-AIMETK_HIDDEN void aimetk_depthwise3x3_planes(const aimetk_conv3x3 *k, long begin, long end, aimetk_isa isa);
+AIMETK_HIDDEN void aimetk_depthwise3x3_planes(const aimetk_conv2d *k, long begin, long end, aimetk_isa isa);
+
+/// Floats of scratch `aimetk_depthwise_planes` needs for this geometry (two padded planes).
+AIMETK_HIDDEN long aimetk_depthwise_scratch(const aimetk_conv2d *k);
+
+/// Depthwise, any window: output planes [begin, end) of the N·M planes (as `aimetk_depthwise3x3_planes`).
+AIMETK_HIDDEN void aimetk_depthwise_planes(const aimetk_conv2d *k, long begin, long end, aimetk_isa isa);
 
 /// Floats of scratch `aimetk_dense3x3s2` needs (a padded plane per input channel).
-AIMETK_HIDDEN long aimetk_dense3x3s2_scratch(const aimetk_conv3x3 *k);
+AIMETK_HIDDEN long aimetk_dense3x3s2_scratch(const aimetk_conv2d *k);
 
 /// Dense, stride 2: output channels [o_begin, o_end) of image `image`.
-AIMETK_HIDDEN void aimetk_dense3x3s2(const aimetk_conv3x3 *k, long image, long o_begin, long o_end, aimetk_isa isa);
+AIMETK_HIDDEN void aimetk_dense3x3s2(const aimetk_conv2d *k, long image, long o_begin, long o_end, aimetk_isa isa);
 
 /// The epilogue of a conv on one run of outputs: `y[i] = min(max(x[i] + bias + residual[i], lo), hi)`
 /// for `i < n` (`residual` may be NULL; `x` may be `y`), the sum in that order.
