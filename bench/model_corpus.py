@@ -1,8 +1,9 @@
 """Real exported models through the whole library: the model corpus bench.
 
 Every torchvision classification model up to 100 M parameters, plus deeplabv3_mobilenet_v3_large and
-lraspp_mobilenet_v3_large (and, with ``--timm``, a few timm networks), with random weights and BN
-statistics from real forward passes (a few train-mode batches of random images), each exported three
+lraspp_mobilenet_v3_large (and, with ``--timm``, a few timm networks), with random weights (a head
+initialized to zero gets random weights too, so outputs are not all 0) and BN statistics from real forward
+passes (a few train-mode batches of random images), each exported three
 ways with ``torch.onnx.export``:
 
 * ``eval``     the classic exporter in eval mode (BatchNorms fused into the convs), opset 17;
@@ -148,6 +149,10 @@ def export(source, name, kind, path):
     import torch
     torch.manual_seed(0)
     model = build(source, name)
+    for module in model.modules():
+        # A zero-initialized head (torchvision's ViT, Swin) would make every output 0 and the comparisons void.
+        if isinstance(module, torch.nn.Linear) and not module.weight.detach().any():
+            torch.nn.init.normal_(module.weight, std=0.02)
     params = sum(p.numel() for p in model.parameters())
     if params > 100_000_000:
         return params

@@ -3,14 +3,40 @@
 /// `[K, 1]`, the added axis dropped from the result. With a 2-D B the batch
 /// axes of A fold into M (one `sgemm`); otherwise one `sgemm` per batch item,
 /// the items shared out over the workers.
+///
+/// Fused (see `Fusion`), a product by a constant matrix takes an epilogue:
+/// `Y[..., m, :] = act(A·B[..., m, :] + bias)`, each tile of rows or columns
+/// finished while it is in cache.
 final class MatMulKernel: Kernel {
     /// Whether A and B are constants (the batch split needs what all items share to be constant).
     let constantA: Bool
     let constantB: Bool
+    /// The fused epilogue: a row of N added to every output row, then the activation.
+    let bias: [Float]?
+    let activation: Activation
 
-    init(constantA: Bool = false, constantB: Bool = true) {
+    init(constantA: Bool = false, constantB: Bool = true, bias: [Float]? = nil, activation: Activation = .none) {
         self.constantA = constantA
         self.constantB = constantB
+        self.bias = bias
+        self.activation = activation
+    }
+
+    /// This product with an epilogue (B must be a constant matrix: the epilogue runs on its one-GEMM path).
+    func with(bias: [Float]?, activation: Activation) -> MatMulKernel {
+        MatMulKernel(constantA: constantA, constantB: constantB, bias: bias, activation: activation)
+    }
+
+    /// The epilogue on columns `columns` of `rows` output rows of `n` starting at `y`.
+    private func finish(_ y: UnsafeMutablePointer<Float>, rows: Range<Int>, columns: Range<Int>, n: Int) {
+        guard bias != nil || activation != .none else { return }
+        guard let bias else {
+            for r in rows { activation.apply(y + r * n + columns.lowerBound, columns.count) }
+            return
+        }
+        bias.withUnsafeBufferPointer { b in
+            for r in rows { activation.apply(y + r * n + columns.lowerBound, columns.count, residual: b.baseAddress! + columns.lowerBound) }
+        }
     }
 
     func outputShape(_ shapes: [[Int]]) throws -> [Int] {
@@ -53,11 +79,13 @@ final class MatMulKernel: Kernel {
                 Parallel.forEach(rows, workers: workers) { r, _ in
                     BLAS.sgemm(m: r.count, n: n, k: k, a: pa + r.lowerBound * k, lda: k, b: pb, ldb: n,
                                c: y + r.lowerBound * n, ldc: n)
+                    finish(y, rows: r, columns: 0..<n, n: n)
                 }
             } else {
                 Parallel.forEach(n, workers: workers) { cols, _ in
                     BLAS.sgemm(m: rows, n: cols.count, k: k, a: pa, lda: k, b: pb + cols.lowerBound, ldb: n,
                                c: y + cols.lowerBound, ldc: n)
+                    finish(y, rows: 0..<rows, columns: cols, n: n)
                 }
             }
             return

@@ -1,8 +1,9 @@
 /// A graph compiled for the executor: value ids and element types,
 /// constants, and two plans — `exact`, one step per node (used when a hook
 /// watches every value), and `fused`, where a conv absorbs a following
-/// BatchNormalization, residual Add and Relu/Clip (and a batch norm its
-/// activation), and nodes that feed no graph output are dropped.
+/// BatchNormalization, residual Add and activation, a MatMul its bias and
+/// activation, multi-node activations run as one step (`Fusion`), and nodes
+/// that feed no graph output are dropped.
 ///
 /// Every node is compiled through its `OpCatalogue` entry, in graph order.
 /// A step whose operands are all known at compile time (parameters, Constant
@@ -106,7 +107,7 @@ struct Program: Sendable {
         exact = Plan(steps: exactSteps, keep: keep)
 
         // Fused plan, without the steps whose value nothing needs.
-        var fusedSteps = try Program.fuse(graph, compiled, contexts, types, id)
+        var fusedSteps = try Fusion(graph, compiled, contexts, types, known: known).steps(id)
         var needed = keep
         var live: [Bool] = Array(repeating: false, count: fusedSteps.count)
         for i in stride(from: fusedSteps.count - 1, through: 0, by: -1) where needed.contains(fusedSteps[i].output) {
@@ -142,80 +143,6 @@ struct Program: Sendable {
         } catch let error as AimetError {
             throw AimetError(error.kind, "\(context.what): \(error.message)")
         }
-    }
-
-    /// Builds the fused steps in node order; a fused step takes the place of
-    /// the last node it absorbs (its operands all exist by then).
-    private static func fuse(_ graph: Graph, _ compiled: [Int: [CompiledStep]], _ contexts: [Int: NodeContext],
-                             _ types: [String: ElementType], _ id: (String) -> Int) throws -> [Step] {
-        let consumers = graph.consumers
-        let outputNames = graph.outputNames
-        let nodes = graph.nodes
-        /// The single node reading `value`, when nothing else (nor the graph outputs) does.
-        func soleConsumer(_ value: String) -> Int? {
-            guard !outputNames.contains(value), let readers = consumers[value], readers.count == 1 else { return nil }
-            return readers[0]
-        }
-        /// The one kernel of node `j`, when it compiled to a single runtime step producing its output.
-        func kernel(_ j: Int) -> (any Kernel)? {
-            guard let steps = compiled[j], steps.count == 1, steps[0].output == nodes[j].output else { return nil }
-            return steps[0].kernel
-        }
-        /// The elementwise activation node `j` applies to `value`, as its catalogue entry describes it
-        /// (Relu, Clip with constant bounds, LeakyRelu, Sigmoid, HardSwish, Gelu, ...; not PRelu).
-        func activation(_ j: Int, reading value: String) -> Activation? {
-            let node = nodes[j]
-            guard node.input == value, node.outputs.count == 1, kernel(j) != nil, let context = contexts[j],
-                  case .elementwise(let a)? = OpCatalogue.entry(node.op)?.activation?(context) else { return nil }
-            return a
-        }
-
-        var placed: [Int: [Step]] = [:]   // node index -> steps emitted at that position
-        var absorbed = Set<Int>()
-        for (i, node) in nodes.enumerated() {
-            guard let steps = compiled[i], !absorbed.contains(i) else { continue }
-            if steps.count == 1, steps[0].output == node.output, let conv = steps[0].kernel as? ConvKernel, let context = contexts[i] {
-                var chain = [node.op.onnxType]
-                var value = node.output, last = i
-                var batchNorm: BatchNormKernel?
-                var residual: String?
-                var act = Activation.none
-                if let j = soleConsumer(value), !absorbed.contains(j), nodes[j].op == .batchNormalization, nodes[j].input == value,
-                   let bn = kernel(j) as? BatchNormKernel, bn.scale.count == conv.outChannels {
-                    batchNorm = bn
-                    value = nodes[j].output; last = j; absorbed.insert(j); chain.append("BatchNormalization")
-                }
-                if let j = soleConsumer(value), !absorbed.contains(j), nodes[j].op == .add, nodes[j].inputs.count == 2, kernel(j) != nil,
-                   nodes[j].inputs[0] != nodes[j].inputs[1], nodes[j].inputs.contains(value) {
-                    let other = nodes[j].inputs[0] == value ? nodes[j].inputs[1] : nodes[j].inputs[0]
-                    if !other.isEmpty && types[other] == .float32 {
-                        residual = other
-                        value = nodes[j].output; last = j; absorbed.insert(j); chain.append("Add")
-                    }
-                }
-                if let j = soleConsumer(value), !absorbed.contains(j), let a = activation(j, reading: value) {
-                    act = a
-                    value = nodes[j].output; last = j; absorbed.insert(j); chain.append(nodes[j].op.onnxType)
-                }
-                if chain.count > 1 {
-                    let fusedKernel = try ConvKernel(node: node, weight: context.floatConstant(1, "weight"),
-                                                     bias: context.optional(2) != nil ? context.floatConstant(2, "bias") : nil,
-                                                     batchNorm: batchNorm, activation: act, residual: residual != nil)
-                    placed[last] = [Step(node: nodes[last].name, op: chain.joined(separator: "+"), kernel: fusedKernel,
-                                         operands: ([steps[0].operands[0]] + (residual.map { [$0] } ?? [])).map(id), output: id(value))]
-                    continue
-                }
-            }
-            if steps.count == 1, node.op == .batchNormalization, let bn = steps[0].kernel as? BatchNormKernel,
-               let j = soleConsumer(node.output), !absorbed.contains(j), let a = activation(j, reading: node.output) {
-                absorbed.insert(j)
-                placed[j] = [Step(node: nodes[j].name, op: "BatchNormalization+\(nodes[j].op.onnxType)", kernel: bn.with(a),
-                                  operands: steps[0].operands.map(id), output: id(nodes[j].output))]
-                continue
-            }
-            placed[i] = steps.map { Step(node: node.name, op: node.op.onnxType, kernel: $0.kernel, operands: $0.operands.map(id), output: id($0.output)) }
-        }
-        return placed.keys.sorted().flatMap { placed[$0]! }
     }
 }
 

@@ -22,6 +22,8 @@ typedef enum {
     AIMETK_ACT_LEAKY_RELU = 7,    // v >= 0 ? v : a·v
     AIMETK_ACT_SOFTSIGN = 8,      // v / (1 + |v|)
     AIMETK_ACT_THRESHOLDED_RELU = 9,  // v > a ? v : 0
+    AIMETK_ACT_ERF = 10,          // erf(v) (ONNX Erf)
+    AIMETK_ACT_EXP = 11,          // e^v (ONNX Exp)
 } aimetk_activation_kind;
 
 /// `y[i] = f(x[i] + bias + residual[i])` for `i < n` (`residual` may be NULL;
