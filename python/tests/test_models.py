@@ -168,12 +168,12 @@ def test_builders_are_reproducible_under_manual_seed():
 # Pretrained weights (offline)
 # ----------------------------------------------------------------------------
 
-def test_pretrained_without_weights_warns_and_keeps_random_init(monkeypatch):
+def test_pretrained_without_weights_refuses_with_instructions(monkeypatch, tmp_path):
     monkeypatch.delenv(models.WEIGHTS_DIR_ENV, raising=False)
-    with pytest.warns(UserWarning, match=r"not available offline.*np\.savez"):
-        m = models.resnet18(pretrained=True)
-    assert n_params(m) == 11_689_512
-    with pytest.warns(UserWarning, match="AIMETCLE_WEIGHTS_DIR"):
+    with pytest.raises(FileNotFoundError, match=r"resnet18-f37072fd\.pth.*AIMETCLE_WEIGHTS_DIR.*pretrained=False"):
+        models.resnet18(pretrained=True)
+    monkeypatch.setenv(models.WEIGHTS_DIR_ENV, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"no mobilenet_v2-b0353104\.pth or mobilenet_v2\.npz in .*pip install"):
         models.mobilenet_v2(weights="IMAGENET1K_V1", width_mult=0.35)
 
 

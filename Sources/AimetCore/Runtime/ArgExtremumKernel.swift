@@ -38,26 +38,24 @@ final class ArgExtremumKernel: Kernel {
     func run(_ args: KernelArgs) throws {
         let shape = args.shapes[0]
         let a = try Shapes.axis(axis, rank: shape.count)
-        let outer = Shapes.product(shape, 0..<a), length = shape[a], inner = Shapes.product(shape, (a + 1)..<shape.count)
+        let (outer, length, inner) = Shapes.around(shape, axis: a)
         let y = Int64Pointer(args.output)
         let lines = outer * inner
         let workers = lines * length >= 1 << 15 ? args.workers : 1
+        func each<T: Comparable>(_ value: @escaping (Int) -> T) {
+            Parallel.forEach(lines, workers: workers) { range, _ in
+                for line in range {
+                    let base = (line / inner) * length * inner + line % inner
+                    y[line] = Int64(best(length) { value(base + $0 * inner) })
+                }
+            }
+        }
         if type == .int64 {
             let x = Int64Pointer(args.inputs[0])
-            Parallel.forEach(lines, workers: workers) { range, _ in
-                for line in range {
-                    let base = (line / inner) * length * inner + line % inner
-                    y[line] = Int64(best(length) { x[base + $0 * inner] })
-                }
-            }
+            each { x[$0] }
         } else {
             let x = args.inputs[0]
-            Parallel.forEach(lines, workers: workers) { range, _ in
-                for line in range {
-                    let base = (line / inner) * length * inner + line % inner
-                    y[line] = Int64(best(length) { x[base + $0 * inner] })
-                }
-            }
+            each { x[$0] }
         }
     }
 

@@ -53,6 +53,40 @@ enum BLAS {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// One product per item of the batch axes `batch`: `C_i = op(A_i)·op(B_i)`,
+    /// C_i at `c + i·m·n` (ldc = n), A_i and B_i at the element offsets that
+    /// `aStrides` and `bStrides` give for item i's batch coordinates (0 on an
+    /// axis where the operand broadcasts); items shared out over `workers`.
+    static func sgemmBatch(batch: [Int], aStrides: [Int], bStrides: [Int], transA: Bool = false, transB: Bool = false,
+                           m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                           c: UnsafeMutablePointer<Float>, workers: Int) {
+        Parallel.forEach(batch.reduce(1, *), workers: workers) { range, _ in
+            for item in range {
+                var rest = item, offA = 0, offB = 0
+                for axis in stride(from: batch.count - 1, through: 0, by: -1) {
+                    let i = rest % batch[axis]
+                    rest /= batch[axis]
+                    offA += i * aStrides[axis]
+                    offB += i * bStrides[axis]
+                }
+                sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a + offA, lda: lda, b: b + offB, ldb: ldb,
+                      c: c + item * m * n, ldc: n)
+            }
+        }
+    }
+
+    /// Element strides of an operand's batch axes `shape` right-aligned to `rank`
+    /// axes, for items of `item` elements; 0 where the operand has size 1 (broadcast).
+    static func batchStrides(_ shape: [Int], rank: Int, item: Int) -> [Int] {
+        var result = [Int](repeating: 0, count: rank)
+        var step = item
+        for i in stride(from: shape.count - 1, through: 0, by: -1) {
+            result[i + rank - shape.count] = shape[i] == 1 ? 0 : step
+            step *= shape[i]
+        }
+        return result
+    }
+
     /// The largest dimension or leading dimension OpenBLAS's 32-bit interface takes.
     static let maxDimension = Int(Int32.max)
 }

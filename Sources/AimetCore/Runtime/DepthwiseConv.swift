@@ -35,17 +35,15 @@ struct DepthwiseConv {
     func run(planes: Range<Int>, workspace: Workspace, isa: aimetk_isa = aimetk_best_isa()) {
         guard !planes.isEmpty else { return }
         let g = job.g, count = g.outCount, y = job.y, activation = job.activation, outChannels = job.outChannels
-        if isThreeByThree {
+        if isThreeByThree || isWindowed {
             var k = job.kernel
-            k.scratch = workspace.floats(aimetk_depthwise3x3_scratch(&k))
-            aimetk_depthwise3x3_planes(&k, planes.lowerBound, planes.upperBound, isa)
-            if activation.clampBounds == nil { activation.apply(y + planes.lowerBound * count, planes.count * count) }
-            return
-        }
-        if isWindowed {
-            var k = job.kernel
-            k.scratch = workspace.floats(aimetk_depthwise_scratch(&k))
-            aimetk_depthwise_planes(&k, planes.lowerBound, planes.upperBound, isa)
+            if isThreeByThree {
+                k.scratch = workspace.floats(aimetk_depthwise3x3_scratch(&k))
+                aimetk_depthwise3x3_planes(&k, planes.lowerBound, planes.upperBound, isa)
+            } else {
+                k.scratch = workspace.floats(aimetk_depthwise_scratch(&k))
+                aimetk_depthwise_planes(&k, planes.lowerBound, planes.upperBound, isa)
+            }
             if activation.clampBounds == nil { activation.apply(y + planes.lowerBound * count, planes.count * count) }
             return
         }

@@ -202,8 +202,8 @@ final class EinsumKernel: Kernel {
         }
         if !p.yInPlace { yBuffer = [Float](repeating: 0, count: items * mc * nc) }
         let transA = p.aInPlace == false, transB = p.bInPlace == false
-        let aStrides = EinsumKernel.itemStrides(aBatch, of: batchSizes, item: mc * kc)
-        let bStrides = EinsumKernel.itemStrides(bBatch, of: batchSizes, item: kc * nc)
+        let aStrides = BLAS.batchStrides(aBatch, rank: batchSizes.count, item: mc * kc)
+        let bStrides = BLAS.batchStrides(bBatch, rank: batchSizes.count, item: kc * nc)
         aBuffer.withUnsafeBufferPointer { ab in
             bBuffer.withUnsafeBufferPointer { bb in
                 yBuffer.withUnsafeMutableBufferPointer { yb in
@@ -215,79 +215,27 @@ final class EinsumKernel: Kernel {
                         return
                     }
                     let workers = items * mc * nc * max(kc, 1) >= 1 << 20 ? args.workers : 1
-                    Parallel.forEach(items, workers: workers) { range, _ in
-                        for item in range {
-                            var rest = item, offA = 0, offB = 0
-                            for axis in stride(from: batchSizes.count - 1, through: 0, by: -1) {
-                                let i = rest % batchSizes[axis]
-                                rest /= batchSizes[axis]
-                                offA += i * aStrides[axis]
-                                offB += i * bStrides[axis]
-                            }
-                            BLAS.sgemm(transA: transA, transB: transB, m: mc, n: nc, k: kc,
-                                       a: pa + offA, lda: transA ? mc : kc, b: pb + offB, ldb: transB ? kc : nc,
-                                       c: y + item * mc * nc, ldc: nc)
-                        }
-                    }
+                    BLAS.sgemmBatch(batch: batchSizes, aStrides: aStrides, bStrides: bStrides, transA: transA, transB: transB,
+                                    m: mc, n: nc, k: kc, a: pa, lda: transA ? mc : kc, b: pb, ldb: transB ? kc : nc,
+                                    c: y, workers: workers)
                     if !p.yInPlace {
                         let canonical = p.batch + p.m + p.n
-                        EinsumKernel.permute(UnsafePointer(y), canonical.map { p.size[$0] ?? 1 },
-                                             order: p.yIDs.map { id in canonical.firstIndex(of: id) ?? 0 }, into: args.output)
+                        Permutation.copy(UnsafePointer(y), args.output, shape: canonical.map { p.size[$0] ?? 1 },
+                                         perm: p.yIDs.map { id in canonical.firstIndex(of: id) ?? 0 }, slotsPerElement: 1,
+                                         workers: 1)
                     }
                 }
             }
         }
     }
 
-    /// Element strides of an operand's batch axes (`own` sizes, 1 where it
-    /// broadcasts) over the output's batch axes `full`, 0 where broadcast.
-    private static func itemStrides(_ own: [Int], of full: [Int], item: Int) -> [Int] {
-        var result = [Int](repeating: 0, count: full.count)
-        var step = item
-        for axis in stride(from: own.count - 1, through: 0, by: -1) {
-            result[axis] = own[axis] == 1 && full[axis] != 1 ? 0 : step
-            step *= own[axis]
-        }
-        return result
-    }
-
     /// `x` (shape `shape`) with its axes reordered: axis i of the result is axis `order[i]` of `x`.
     static func permuted(_ x: UnsafePointer<Float>, _ shape: [Int], order: [Int]) -> [Float] {
         [Float](unsafeUninitializedCapacity: shape.reduce(1, *)) { buffer, initialized in
-            if let base = buffer.baseAddress { permute(x, shape, order: order, into: base) }
+            if let base = buffer.baseAddress {
+                Permutation.copy(x, base, shape: shape, perm: order, slotsPerElement: 1, workers: 1)
+            }
             initialized = buffer.count
-        }
-    }
-
-    /// Writes `x` (shape `shape`) with axis i of the result taken from axis `order[i]`.
-    static func permute(_ x: UnsafePointer<Float>, _ shape: [Int], order: [Int], into y: UnsafeMutablePointer<Float>) {
-        let count = shape.reduce(1, *)
-        guard count > 0 else { return }
-        var strides = [Int](repeating: 1, count: shape.count)
-        for axis in stride(from: shape.count - 2, through: 0, by: -1) { strides[axis] = strides[axis + 1] * shape[axis + 1] }
-        guard let lastAxis = order.last else { y[0] = x[0]; return }
-        let outShape = order.map { shape[$0] }, outStrides = order.map { strides[$0] }
-        let inner = outShape[outShape.count - 1], innerStride = strides[lastAxis]
-        var index = [Int](repeating: 0, count: outShape.count)
-        var source = 0, written = 0
-        while written < count {
-            let row = y + written
-            if innerStride == 1 {
-                row.update(from: x + source, count: inner)
-            } else {
-                for j in 0..<inner { row[j] = x[source + j * innerStride] }
-            }
-            written += inner
-            // Next row: the odometer over every axis but the last.
-            var axis = outShape.count - 2
-            while axis >= 0 {
-                index[axis] += 1
-                source += outStrides[axis]
-                if index[axis] < outShape[axis] { break }
-                source -= outStrides[axis] * outShape[axis]
-                index[axis] = 0
-                axis -= 1
-            }
         }
     }
 }

@@ -6,18 +6,13 @@
 ///     out[i₀, …, iₐ, …] = data[i₀, …, indices[i₀, …, iₐ, …], …]
 ///
 /// Any element type (`width` float slots each).
-final class GatherElementsKernel: Kernel {
+final class GatherElementsKernel: GatherAlongAxis {
     let axis: Int
     let width: Int
 
     init(axis: Int, type: ElementType) {
         self.axis = axis
         self.width = type.slots
-    }
-
-    func outputType(_ types: [ElementType]) throws -> ElementType {
-        guard types[1] == .int64 else { throw AimetError.invalid("the indices are \(types[1]), expected an integer tensor") }
-        return types[0]
     }
 
     func outputShape(_ shapes: [[Int]]) throws -> [Int] {
@@ -28,10 +23,6 @@ final class GatherElementsKernel: Kernel {
             throw AimetError.shape("indices \(indices) exceed the data \(data) on axis \(k)")
         }
         return indices
-    }
-
-    func isBatchSeparable(_ shapes: [[Int]]) -> Bool {
-        (try? Shapes.axis(axis, rank: shapes[0].count)) ?? 0 > 0
     }
 
     func run(_ args: KernelArgs) throws {

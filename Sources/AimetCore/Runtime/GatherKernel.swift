@@ -1,3 +1,22 @@
+/// A kernel that picks elements of operand 0 (data, any element type) by the
+/// int64 indices of operand 1 along `axis` (Gather, GatherElements): the output
+/// has the data's type, and item i of its axis 0 is item i of the data's only
+/// when the picking is along a later axis.
+protocol GatherAlongAxis: Kernel {
+    var axis: Int { get }
+}
+
+extension GatherAlongAxis {
+    func outputType(_ types: [ElementType]) throws -> ElementType {
+        guard types[1] == .int64 else { throw AimetError.invalid("the indices are \(types[1]), expected an integer tensor") }
+        return types[0]
+    }
+
+    func isBatchSeparable(_ shapes: [[Int]]) -> Bool {
+        (try? Shapes.axis(axis, rank: shapes[0].count)) ?? 0 > 0
+    }
+}
+
 /// Gather(axis): picks slices of `data` along `axis` by int64 `indices`
 /// (negative ones count from the end of the axis):
 ///
@@ -6,7 +25,7 @@
 /// with shape `data[..<axis] + indices.shape + data[(axis+1)...]`. Each pick
 /// copies one contiguous block of `∏ data[(axis+1)...]` elements. Any element
 /// type; `width` is its size in float slots.
-final class GatherKernel: Kernel {
+final class GatherKernel: GatherAlongAxis {
     let axis: Int
     let width: Int
 
@@ -15,20 +34,10 @@ final class GatherKernel: Kernel {
         self.width = type.slots
     }
 
-    func outputType(_ types: [ElementType]) throws -> ElementType {
-        guard types[1] == .int64 else { throw AimetError.invalid("the indices are \(types[1]), expected an integer tensor") }
-        return types[0]
-    }
-
     func outputShape(_ shapes: [[Int]]) throws -> [Int] {
         let data = shapes[0]
         let a = try Shapes.axis(axis, rank: data.count)
         return Array(data[..<a]) + shapes[1] + Array(data[(a + 1)...])
-    }
-
-    /// Item i of the output's axis 0 is item i of the data's only when gathering on a later axis.
-    func isBatchSeparable(_ shapes: [[Int]]) -> Bool {
-        (try? Shapes.axis(axis, rank: shapes[0].count)) ?? 0 > 0
     }
 
     func run(_ args: KernelArgs) throws {

@@ -92,30 +92,8 @@ final class MatMulKernel: Kernel {
         }
         let batch = try Shapes.broadcast(aBatch, bBatch)
         let items = batch.reduce(1, *)
-        let aStrides = MatMulKernel.strides(aBatch, rank: batch.count, item: m * k)
-        let bStrides = MatMulKernel.strides(bBatch, rank: batch.count, item: k * n)
-        Parallel.forEach(items, workers: items * m * n * k >= 1 << 20 ? args.workers : 1) { range, _ in
-            for item in range {
-                var rest = item, offA = 0, offB = 0
-                for axis in stride(from: batch.count - 1, through: 0, by: -1) {
-                    let i = rest % batch[axis]
-                    rest /= batch[axis]
-                    offA += i * aStrides[axis]
-                    offB += i * bStrides[axis]
-                }
-                BLAS.sgemm(m: m, n: n, k: k, a: pa + offA, lda: k, b: pb + offB, ldb: n, c: y + item * m * n, ldc: n)
-            }
-        }
-    }
-
-    /// Element strides of the batch axes `shape` right-aligned to `rank`, 0 where broadcast.
-    private static func strides(_ shape: [Int], rank: Int, item: Int) -> [Int] {
-        var result = [Int](repeating: 0, count: rank)
-        var step = item
-        for i in stride(from: shape.count - 1, through: 0, by: -1) {
-            result[i + rank - shape.count] = shape[i] == 1 ? 0 : step
-            step *= shape[i]
-        }
-        return result
+        BLAS.sgemmBatch(batch: batch, aStrides: BLAS.batchStrides(aBatch, rank: batch.count, item: m * k),
+                        bStrides: BLAS.batchStrides(bBatch, rank: batch.count, item: k * n), m: m, n: n, k: k,
+                        a: pa, lda: k, b: pb, ldb: n, c: y, workers: items * m * n * k >= 1 << 20 ? args.workers : 1)
     }
 }

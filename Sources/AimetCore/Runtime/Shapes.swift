@@ -18,6 +18,11 @@ enum Shapes {
         return n
     }
 
+    /// `shape` as `[outer, length, inner]` around axis `a` (element `(o, i, j)` at `(o·length + i)·inner + j`).
+    static func around(_ shape: [Int], axis a: Int) -> (outer: Int, length: Int, inner: Int) {
+        (product(shape, 0..<a), shape[a], product(shape, (a + 1)..<shape.count))
+    }
+
     /// A possibly negative axis for a rank, checked.
     static func axis(_ axis: Int, rank: Int, allowEnd: Bool = false) throws -> Int {
         let limit = allowEnd ? rank + 1 : rank

@@ -51,7 +51,7 @@ final class TopKKernel: Kernel {
     func run(_ args: KernelArgs) throws {
         let shape = args.shapes[0]
         let a = try Shapes.axis(axis, rank: shape.count)
-        let outer = Shapes.product(shape, 0..<a), length = shape[a], inner = Shapes.product(shape, (a + 1)..<shape.count)
+        let (outer, length, inner) = Shapes.around(shape, axis: a)
         let k = args.outputShape[a]
         if type == .int64 {
             let x = Int64Pointer(args.inputs[0])

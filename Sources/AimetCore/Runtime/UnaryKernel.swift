@@ -96,9 +96,10 @@ final class UnaryKernel: Kernel {
         case .abs: scalar(x, y, n) { Swift.abs($0) }
         case .sign: scalar(x, y, n) { $0 > 0 ? 1 : $0 < 0 ? -1 : $0.isNaN ? $0 : 0 }
         case .shrink(let bias, let lambda): scalar(x, y, n) { $0 < -lambda ? $0 + bias : $0 > lambda ? $0 - bias : 0 }
-        case .exp: aimetk_activation(AIMETK_ACT_EXP, 0, 0, x, y, n, 0, nil, Activation.kernelISA)
+        // The kernel adds its bias first: −0 keeps a −0 input (Erf(−0) = −0).
+        case .exp: aimetk_activation(AIMETK_ACT_EXP, 0, 0, x, y, n, -0.0, nil, Activation.kernelISA)
         case .log: scalar(x, y, n) { logf($0) }
-        case .erf: aimetk_activation(AIMETK_ACT_ERF, 0, 0, x, y, n, 0, nil, Activation.kernelISA)
+        case .erf: aimetk_activation(AIMETK_ACT_ERF, 0, 0, x, y, n, -0.0, nil, Activation.kernelISA)
         case .sin: scalar(x, y, n) { sinf($0) }
         case .cos: scalar(x, y, n) { cosf($0) }
         case .tan: scalar(x, y, n) { tanf($0) }
