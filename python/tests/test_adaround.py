@@ -3,6 +3,7 @@ Python — apply_adaround → QuantizationSimModel with the same param bitwidth 
 set_and_freeze_param_encodings → compute_encodings → evaluate → export — the
 rounding invariant, the encodings file, per-layer errors, options and bad input."""
 
+import io
 import json
 import os
 import sys
@@ -166,6 +167,33 @@ def test_every_layer_reports_no_worse_than_nearest(tmp_path):
         assert entry["kept_nearest"] or entry["mse_adaround"] < entry["mse_nearest"]
         assert entry["iterations_per_second"] > 0
     assert sum(not e["kept_nearest"] for e in lines) >= 12
+
+
+def test_progress_is_shown_by_default_and_silenced_by_false(tmp_path, capsys):
+    params = AdaroundParameters(LOADER, num_batches=1, default_num_iterations=20)
+    Adaround.apply_adaround(digits(), X_TEST[:1], params, str(tmp_path), "a")
+    lines = capsys.readouterr().err.splitlines()
+    # Not a terminal: a line per layer, the time left, the last one the total.
+    assert len(lines) == 15 and lines[0].startswith("AdaRound layer 1/15 ") and "left" in lines[0], lines[:2]
+    assert "done in" in lines[-1]
+    Adaround.apply_adaround(digits(), X_TEST[:1], params, str(tmp_path), "b", progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_on_a_terminal_is_one_bar():
+    from aimetcle.adaround.adaround_weight import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    stream = Terminal()
+    bar = _Progress(stream)
+    for i in range(3):
+        bar.layer_done({"layer": f"features.{i}.conv", "index": i, "count": 3, "iterations_per_second": 1.0,
+                        "mse_nearest": 2.0, "mse_adaround": 1.0, "kept_nearest": False})
+    text = stream.getvalue()
+    assert text.count("\r") == 3 and text.count("\n") == 1 and text.endswith("\n")
+    assert "[##########....................] 1/3 layers" in text and "3/3 layers, done in" in text
 
 
 def test_same_seed_same_result_other_seed_other_result(tmp_path):

@@ -16,6 +16,8 @@ import ctypes
 import json
 import logging
 import os
+import sys
+import time
 from ctypes import POINTER, c_char_p, c_int32, c_int64
 
 import numpy as np
@@ -200,8 +202,10 @@ class Adaround:
             uses this many output positions drawn from all cached images
             instead of 32 whole images
         :param threads: worker threads (0: one per processor)
-        :param progress: None (log each layer at INFO on ``aimetcle.adaround``),
-            False (silent), True (also print a line per layer), or a callable
+        :param progress: None or True (the default): progress on stderr — on a
+            terminal one bar updated as each layer finishes (layers done, elapsed
+            time, estimated time left), else a line per layer — and each layer
+            logged at INFO on ``aimetcle.adaround``; False: silent; or a callable
             taking a dict per layer
         :returns: the adarounded model (a new module tree / OnnxModel)
         """
@@ -246,6 +250,7 @@ class Adaround:
         options.threads = int(threads)
 
         failure = []
+        shown = _Progress(sys.stderr) if progress is None or progress is True else None
 
         def report(user, layer, index, count, speed, mse_nearest, mse_adaround, kept_nearest):
             entry = {"layer": layer.decode(), "index": index, "count": count, "iterations_per_second": speed,
@@ -253,11 +258,9 @@ class Adaround:
             try:
                 if callable(progress):
                     progress(entry)
-                elif progress is not False:
-                    line = _progress_line(entry)
-                    _logger.info(line)
-                    if progress is True:
-                        print(line, flush=True)
+                elif shown is not None:
+                    _logger.info(_progress_line(entry))
+                    shown.layer_done(entry)
             except BaseException as error:  # cannot cross the C boundary: stop, re-raise below
                 failure.append(error)
                 return 1
@@ -304,6 +307,36 @@ class Adaround:
                 work.close()
             if not isinstance(model, OnnxModel):
                 source.close()
+
+
+class _Progress:
+    """AdaRound's progress on a stream: a bar rewritten in place on a terminal, else a line per layer;
+    the time left is the mean time per finished layer times the layers left."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.start = time.perf_counter()
+        self.bar = hasattr(stream, "isatty") and stream.isatty()
+
+    def layer_done(self, entry):
+        done, count = entry["index"] + 1, entry["count"]
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / done * (count - done)
+        timing = f"{_duration(elapsed)} elapsed, about {_duration(left)} left" if done < count else \
+            f"done in {_duration(elapsed)}"
+        if self.bar:
+            filled = int(30 * done / count)
+            self.stream.write(f"\rAdaRound [{'#' * filled}{'.' * (30 - filled)}] {done}/{count} layers, {timing} "
+                              f"({entry['layer'][-30:]})\x1b[K" + ("\n" if done == count else ""))
+        else:
+            self.stream.write(f"{_progress_line(entry)}; {timing}\n")
+        self.stream.flush()
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else \
+        f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 def _progress_line(entry):
