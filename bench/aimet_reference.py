@@ -1,13 +1,23 @@
-"""The reference: AIMET itself (aimet-torch 2.42.0) on the bundled digits model, in the pipeline of
-``bench_adaround.py table`` — W8A8 / W4A8 nearest / W4A8 AdaRound (2000 iterations, per-tensor
-``default_config.json``, 10 calibration batches), logit MSE against FP32 on the test split.
+"""The reference: AIMET itself (aimet-torch 2.42.0), on the bundled digits model or on torchvision's
+ImageNet MobileNetV2.
+
+* digits (the default): the pipeline of ``bench_adaround.py table`` — W8A8 / W4A8 nearest / W4A8
+  AdaRound (2000 iterations, per-tensor ``default_config.json``, 10 calibration batches), logit MSE
+  against FP32 on the test split. Results (logits, encodings, adarounded weights per seed;
+  rows.jsonl) go to build/aimet-reference/.
+* ``imagenet``: the rows of ``bench/imagenet.py`` (same images, split, configs, row names and
+  columns: top-1, agreement with FP32, logit MSE, time, peak memory of the row's own process), with
+  AIMET's ``fold_all_batch_norms`` / ``equalize_model`` / ``QuantizationSimModel`` / ``Adaround``
+  on torchvision's ``mobilenet_v2`` and the same checkpoint. AIMET 2.42 keeps ReLU6 in
+  ``equalize_model``; the "ReLU6→ReLU" rows replace it by ReLU first, as AIMET < 2.4 did. Per-channel rows use ``default_config.json`` with ``per_channel_quantization``.
 
 Needs its own environment (torch and AIMET are not dependencies of aimetcle):
 
-    python3 -m venv /tmp/aimet-venv && /tmp/aimet-venv/bin/pip install aimet-torch==2.42.0
-    /tmp/aimet-venv/bin/python bench/aimet_reference.py [--seeds 0,1,2,3,4] [--cases raw,folded]
-
-Results (logits, encodings, adarounded weights per seed; rows.jsonl) go to build/aimet-reference/.
+    python3 -m venv ../venvs/aimet && ../venvs/aimet/bin/pip install torch==2.13.0 torchvision==0.28.0 && \\
+        ../venvs/aimet/bin/pip install aimet-torch==2.42.0 pillow
+    ../venvs/aimet/bin/python bench/aimet_reference.py [--seeds 0,1,2,3,4] [--cases raw,folded]
+    ../venvs/aimet/bin/python bench/aimet_reference.py imagenet [--rows fp32,folded,cle,cle-keep,adaround] \\
+        [--iterations 10000] [--json build/aimet-imagenet.json]
 """
 import argparse
 import copy
@@ -23,6 +33,10 @@ import numpy as np
 import torch
 
 torch.set_num_threads(2)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torchvision_stub import import_torchvision  # noqa: E402
+
+import_torchvision()  # aimet_torch imports torchvision
 
 import aimet_torch  # noqa: E402
 from aimet_torch.adaround.adaround_weight import Adaround, AdaroundParameters  # noqa: E402
@@ -31,6 +45,11 @@ from aimet_torch.common.defs import QuantScheme  # noqa: E402
 from aimet_torch.quantsim import QuantizationSimModel  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+if len(sys.argv) > 1 and sys.argv[1] == "imagenet":
+    import aimet_imagenet  # noqa: E402 - the ImageNet rows, in a file of their own
+
+    aimet_imagenet.main(sys.argv[2:])
+    sys.exit(0)
 RES = os.path.join(HERE, "..", "build", "aimet-reference")
 DATA = os.path.join(HERE, "..", "data")
 CONFIG = os.path.join(os.path.dirname(aimet_torch.__file__), "common", "quantsim_config", "default_config.json")

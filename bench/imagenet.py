@@ -24,12 +24,13 @@ the row says. Needs Pillow to decode the JPEGs (a bench dependency: ``pip instal
     AIMETCLE_LIB=.build/release/libaimetcle.so python3 bench/imagenet.py \\
         [--images ../shared/data/imagenet_sample/images] [--weights .../mobilenet_v2-b0353104.pth] \\
         [--rows fp32,folded,cle,cle-keep,adaround] [--iterations 10000] [--position-samples 2048] \\
-        [--json build/imagenet.json]
+        [--select 'W6A8 per-tensor'] [--json build/imagenet.json]
 """
 
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -42,33 +43,13 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 sys.path.insert(0, os.path.join(ROOT, "python"))
+sys.path.insert(0, os.path.join(ROOT, "python", "examples"))
 SAMPLE = os.path.join(ROOT, "..", "shared", "data", "imagenet_sample")
-MEAN = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
-STD = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
 BATCH = 32
 SHAPE = (1, 3, 224, 224)
 
 
 # --- data --------------------------------------------------------------------------------------
-
-def load_images(folder, calib):
-    """(calibration images, evaluation images, evaluation labels), NCHW float32, torchvision's normalization."""
-    from PIL import Image
-    files = sorted(f for f in os.listdir(folder) if f.lower().endswith((".jpeg", ".jpg", ".png")))
-    wnids = sorted({f.split("_")[0] for f in files})
-    if len(wnids) != 1000:
-        raise SystemExit(f"{folder}: {len(wnids)} WordNet ids among the file names; the labels need all 1000")
-    x = np.empty((len(files), 3, 224, 224), np.float32)
-    for i, name in enumerate(files):
-        with Image.open(os.path.join(folder, name)) as image:
-            rgb = np.asarray(image.convert("RGB"), np.float32)
-        if rgb.shape != (224, 224, 3):
-            raise SystemExit(f"{name}: {rgb.shape[1]}×{rgb.shape[0]}; the images must be centre-cropped to 224×224")
-        x[i] = rgb.transpose(2, 0, 1)
-    x = (x / 255.0 - MEAN) / STD
-    labels = np.array([wnids.index(f.split("_")[0]) for f in files])
-    return x[:calib], x[calib:], labels[calib:]
-
 
 def batches(x):
     return [x[i:i + BATCH] for i in range(0, len(x), BATCH)]
@@ -165,7 +146,7 @@ def specs(groups, iterations, position_samples):
     if "adaround" in groups:
         for prep in ("folded", "cle"):
             for pc in (False, True):
-                for samples in (None, position_samples):
+                for samples in [None] + ([position_samples] if position_samples else []):
                     estimator = f", position sampling {samples}" if samples else ""
                     rows.append({"name": f"{labels[prep]}, W4A8 {'per-channel' if pc else 'per-tensor'} AdaRound "
                                          f"{iterations} it{estimator}",
@@ -174,11 +155,13 @@ def specs(groups, iterations, position_samples):
     return rows
 
 
-def run_row(spec, data_path, reference, labels):
+def run_row(spec, data_path, reference, labels, worker_command=None):
+    """Runs one row in a worker process (`worker_command`: the command line before the worker's
+    arguments; by default this script's own worker) and scores its logits."""
+    command = worker_command or [sys.executable, os.path.abspath(__file__), "--worker"]
     with tempfile.TemporaryDirectory() as tmp:
         out_path = os.path.join(tmp, "logits.npy")
-        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec), data_path,
-                               out_path], capture_output=True, text=True)
+        proc = subprocess.run(command + [json.dumps(spec), data_path, out_path], capture_output=True, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         if proc.returncode != 0 or not lines:
             return {"name": spec["name"], "error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
@@ -191,46 +174,60 @@ def run_row(spec, data_path, reference, labels):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--images", default=os.path.join(SAMPLE, "images"))
-    parser.add_argument("--weights", default=os.path.join(SAMPLE, "mobilenet_v2-b0353104.pth"))
-    parser.add_argument("--calib", type=int, default=256, help="calibration images (the first in sorted order)")
-    parser.add_argument("--rows", default="fp32,folded,cle,cle-keep")
-    parser.add_argument("--iterations", type=int, default=10000, help="AdaRound iterations per layer")
-    parser.add_argument("--position-samples", type=int, default=2048, help="AdaRound's position-sampling estimator")
-    parser.add_argument("--json", default="", help="write the rows (without logits) here")
-    args = parser.parse_args()
+    args = arguments()
     if args.worker:
         worker(*args.worker)
         return
+    table(args, "aimetcle")
+
+
+def table(args, engine, worker_command=None):
+    """Loads the images, runs every row of `args.rows` through the worker, prints and writes the table."""
+    import imagenet_sample
     groups = set(args.rows.split(","))
-    calib, x_eval, labels = load_images(args.images, args.calib)
-    print(f"MobileNetV2 (torchvision IMAGENET1K_V1) on {len(x_eval)} evaluation images, {len(calib)} for calibration "
-          f"({args.images}); TF-enhanced, 8-bit activations; each row in its own process", flush=True)
+    calib, x_eval, labels = imagenet_sample.load(args.images, args.calib)
+    print(f"{engine}: MobileNetV2 (torchvision IMAGENET1K_V1) on {len(x_eval)} evaluation images, {len(calib)} for "
+          f"calibration ({args.images}); TF-enhanced, 8-bit activations; each row in its own process", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         data_path = os.path.join(tmp, "data.npz")
         np.savez(data_path, calib=calib, eval=x_eval, weights=np.array(args.weights))
         reference = None
         rows = []
-        todo = specs(groups | {"fp32"}, args.iterations, args.position_samples)
+        todo = [s for s in specs(groups | {"fp32"}, args.iterations, args.position_samples)
+                if s["prep"] == "fp32" or re.search(args.select, s["name"])]
         print(f"  {'row':72s} {'top-1':>7s} {'agree':>7s} {'logit MSE':>10s} {'time s':>8s} {'peak MiB':>9s}")
         for spec in todo:
-            r = run_row(spec, data_path, reference, labels)
+            r = run_row(spec, data_path, reference, labels, worker_command)
             if spec["prep"] == "fp32" and "logits" in r:
                 reference = r["logits"]
                 r["agreement"], r["mse"] = 100.0, 0.0
             r.pop("logits", None)
             rows.append(r)
+            if args.json:
+                with open(args.json, "w") as f:
+                    json.dump({"engine": engine, "rows": rows}, f, indent=1)
             if "error" in r:
                 print(f"  {r['name']:72s} error: {r['error']}", flush=True)
                 continue
             seconds = sum(r["steps"].values())
             print(f"  {r['name']:72s} {r['top1']:6.2f}% {r['agreement']:6.2f}% {r['mse']:10.4f} {seconds:8.1f} "
                   f"{r['peak_mib']:9.0f}", flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    return rows
+
+
+def arguments(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--images", default=os.path.join(SAMPLE, "images"))
+    parser.add_argument("--weights", default=os.path.join(SAMPLE, "mobilenet_v2-b0353104.pth"),
+                        help="torchvision's checkpoint file (its sha256 is checked)")
+    parser.add_argument("--calib", type=int, default=256, help="calibration images (the first in sorted order)")
+    parser.add_argument("--rows", default="fp32,folded,cle,cle-keep")
+    parser.add_argument("--iterations", type=int, default=10000, help="AdaRound iterations per layer")
+    parser.add_argument("--position-samples", type=int, default=2048, help="AdaRound's position-sampling estimator")
+    parser.add_argument("--select", default="", help="only the rows whose name matches this regular expression")
+    parser.add_argument("--json", default="", help="write the rows (without logits) here, after each row")
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":

@@ -68,10 +68,11 @@ def channel_ranges(weight):
 
 def weight_range_panels(title, panels, shared_scale=False):
     """One SVG: for each (subtitle, weight) panel, a box (25-75%) and a whisker
-    (min-max) per output channel — Nagel et al. 2019, Fig. 2."""
+    (min-max) per output channel — Nagel et al. 2019, Fig. 2 — with a legend;
+    `shared_scale`: one y-scale for all panels (before and after compare by eye)."""
     pw, ph, left, top, gap = 420, 240, 60, 50, 70
     width = left + len(panels) * pw + (len(panels) - 1) * gap + 20
-    height = top + ph + 50
+    height = top + ph + 70
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}">', '<rect width="100%" height="100%" fill="white"/>',
            _text(width / 2, 18, title, 14, weight="bold")]
@@ -97,16 +98,33 @@ def weight_range_panels(title, panels, shared_scale=False):
                        f'height="{max(0.5, y_bottom - y_top):.1f}" fill="{COLORS[1]}"/>')
         for c in sorted({0, n - 1} | set(range(0, n, max(1, n // 8)))):
             out.append(_text(x0 + (c + 0.5) * step, top + 10 + ph + 14, c, 9))
+    legend_y = height - 12
+    out.append(f'<rect x="{left}" y="{legend_y - 10}" width="12" height="12" fill="{COLORS[1]}"/>')
+    out.append(_text(left + 18, legend_y, "middle half of the channel's weights (25th-75th percentile)", 11, "start"))
+    out.append(f'<line x1="{left + 400}" y1="{legend_y - 10}" x2="{left + 400}" y2="{legend_y + 2}" '
+               f'stroke="{COLORS[0]}" stroke-width="2"/>')
+    out.append(_text(left + 408, legend_y, "min to max" + (" (one y-scale for all panels)" if shared_scale else ""),
+                     11, "start"))
     out.append("</svg>")
     return "\n".join(out)
 
 
-def grouped_bars(title, categories, series, ylabel, log=True):
-    """One SVG: a group of bars per category, one bar per (label, values) series."""
+def grouped_bars(title, categories, series, ylabel, log=True, xlabel=""):
+    """One SVG: a group of bars per category, one bar per (label, values) series, with a legend."""
     n = len(categories)
-    pw = max(360, 34 * n * len(series) // 2 + 40)
-    ph, left, top = 260, 70, 60
-    width, height = left + pw + 30, top + ph + 120
+    pw = max(460, 34 * n * len(series) // 2 + 40)
+    left = 70
+    # The legend: entries side by side (each as wide as its label), wrapping to more rows.
+    legend, x, row = [], left, 0
+    for label, _ in series:
+        w = 30 + 7 * len(label)
+        if x + w > left + pw and x > left:
+            x, row = left, row + 1
+        legend.append((x, row))
+        x += w
+    ph, top = 260, 48 + 18 * row
+    bottom = 45 + int(5.5 * max((len(c) for c in categories), default=0))  # the slanted category names
+    width, height = left + pw + 30, top + ph + bottom
     values = np.array([v for _, v in series], dtype=np.float64)
     positive = values[values > 0]
     if log:
@@ -118,6 +136,8 @@ def grouped_bars(title, categories, series, ylabel, log=True):
            f'viewBox="0 0 {width} {height}">', '<rect width="100%" height="100%" fill="white"/>',
            _text(width / 2, 18, title, 14, weight="bold")]
     ymap = _panel_frame(out, left, top, pw, ph, lo, hi, "", "", ylabel, log=log)
+    if xlabel:
+        out.append(_text(left + pw / 2, height - 8, xlabel, 11))
     group = pw / n
     bar = 0.8 * group / len(series)
     for k, (label, vals) in enumerate(series):
@@ -127,9 +147,9 @@ def grouped_bars(title, categories, series, ylabel, log=True):
             y = ymap(max(v, lo))
             out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{top + ph - y:.1f}" fill="{color}">'
                        f'<title>{html.escape(categories[c])}: {label} {v:.4g}</title></rect>')
-        lx = left + k * 150
-        out.append(f'<rect x="{lx}" y="{top - 26}" width="12" height="12" fill="{color}"/>')
-        out.append(_text(lx + 18, top - 16, label, 11, "start"))
+        lx, ly = legend[k][0], 30 + 18 * legend[k][1]
+        out.append(f'<rect x="{lx}" y="{ly}" width="12" height="12" fill="{color}"/>')
+        out.append(_text(lx + 18, ly + 10, label, 11, "start"))
     for c, name in enumerate(categories):
         x = left + (c + 0.5) * group
         out.append(_text(x, top + ph + 12, name, 9, "end", rotate=-45))

@@ -8,7 +8,7 @@ an HTML page instead of AIMET's bokeh documents.
   to the largest; layers whose smallest relative range is tiny quantize badly
   per tensor (the problem CLE solves).
 - ``visualize_changes_after_optimization(old_model, new_model, results_dir,
-  selected_layers=None)``: before and after side by side (e.g. CLE).
+  selected_layers=None)``: before and after side by side on one y-scale (e.g. CLE).
 
 Each writes ``{results_dir}/{name}.html`` plus one SVG per layer and returns
 the HTML path.
@@ -105,5 +105,5 @@ def visualize_changes_after_optimization(old_model, new_model, results_dir, sele
             continue
         charts.append((name, _svg.weight_range_panels(
             f"{name}: weight range per output channel",
-            [("before", _out_channels_first(old[name])), ("after", _out_channels_first(m))])))
+            [("before", _out_channels_first(old[name])), ("after", _out_channels_first(m))], shared_scale=True)))
     return _write(results_dir, "changes_after_optimization", "Weight ranges before and after", charts)

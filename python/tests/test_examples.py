@@ -108,22 +108,44 @@ def test_demo_script_runs():
 
 
 def test_main_job_demo_writes_the_report(tmp_path):
-    """`make demo`'s script, shortened: the table and the report folder."""
-    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "demo.py"), "--iterations", "30", "--quiet",
-                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    """`make demo`'s script on the digits model, shortened: the table and the report folder."""
+    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "demo.py"), "--imagenet", "none", "--iterations", "30",
+                          "--quiet", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     table = out.stdout
+    assert "digits model instead" in table, "it says why it is not the ImageNet demo"
     assert "W4A8 AdaRound" in table and table.count("per-channel") == 3 and table.count("per-tensor") == 3
     assert "AdaRound W4" not in table, "--quiet silences the progress lines"
     files = set(os.listdir(tmp_path))
-    assert {"index.html", "results.json", "table.txt", "changes_after_optimization.html"} <= files
+    assert {"index.html", "results.json", "table.txt", "summary.svg", "changes_after_optimization.html"} <= files
     assert len([f for f in files if f.startswith("adaround_") and f.endswith(".svg")]) == 6
     assert len([f for f in files if f.startswith("changes_after_optimization_") and f.endswith(".svg")]) == 3
     page = (tmp_path / "index.html").read_text()
-    assert page.count("<img") == 9 and "W4A8 AdaRound" in page
+    assert page.count("<img") == 10 and "W4A8 AdaRound" in page
+    assert "one y-scale" in page and "layers improved on nearest rounding" in page
     import json
     results = json.loads((tmp_path / "results.json").read_text())
     for row in results["rows"]:
-        assert row["w4a8_adaround"]["logit_mse"] < row["w4a8_nearest"]["logit_mse"]
+        assert row["cells"]["W4A8 AdaRound"]["logit_mse"] < row["cells"]["W4A8 nearest"]["logit_mse"]
     for layers in results["adaround_layers"].values():
         assert len(layers) == 15 and all(e["kept_nearest"] or e["mse_adaround"] < e["mse_nearest"] for e in layers)
+
+
+SAMPLE = os.path.join(EXAMPLES, "..", "..", "..", "shared", "data", "imagenet_sample")
+
+
+@pytest.mark.skipif(not os.path.isdir(SAMPLE), reason="../shared/data/imagenet_sample is not here")
+def test_main_job_demo_on_imagenet_mobilenet_v2(tmp_path):
+    """The ImageNet story on a few images: CLE rescues W6A8 per-tensor, AdaRound improves on nearest W4."""
+    pytest.importorskip("PIL")
+    out = subprocess.run([sys.executable, os.path.join(EXAMPLES, "demo.py"), "--calib", "32", "--eval", "64",
+                          "--iterations", "20", "--quiet", "--out", str(tmp_path)], capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stderr
+    assert "MobileNetV2" in out.stdout and "digits" not in out.stdout
+    import json
+    results = json.loads((tmp_path / "results.json").read_text())
+    cells = {(r["variant"], r["weights"]): r["cells"] for r in results["rows"]}
+    assert cells[("equalize_model", "per-tensor")]["W6A8"]["top1"] > cells[("BN folded", "per-tensor")]["W6A8"]["top1"] + 0.2
+    w4 = cells[("BN folded", "per-channel")]
+    assert w4["W4A8 AdaRound"]["logit_mse"] < w4["W4A8 nearest"]["logit_mse"]

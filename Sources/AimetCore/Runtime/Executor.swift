@@ -277,6 +277,14 @@ public final class Executor: Sendable {
         }
         var owned = [Bool](repeating: false, count: program.names.count)
         let outputs = Set(program.outputs.map(\.id))
+        defer {
+            // Also when a hook stops the run early (AdaRound's capture does, every layer): the arrays
+            // still held go back to the pool, which the next run takes.
+            for v in values.indices where owned[v] && !outputs.contains(v) {
+                if let array = values[v] { pool[array.count, default: []].append(array) }
+            }
+            arrayPool.withLock { $0 = pool }
+        }
         for c in program.constants { values[c.id] = c.value.slots }
         for (id, value) in table.known { values[id] = value.slots }
         for (k, input) in program.inputs.enumerated() {
@@ -328,7 +336,6 @@ public final class Executor: Sendable {
                 values[v] = nil
             }
         }
-        arrayPool.withLock { $0 = pool }
         var result: [Int: [Float]] = [:]
         for output in program.outputs { result[output.id] = values[output.id] }
         return result
