@@ -8,6 +8,8 @@ outputs with activation encodings computed by ``compute_encodings``.
 import ctypes
 import json
 import os
+import sys
+import time
 from ctypes import c_int64, c_void_p
 
 import numpy as np
@@ -102,14 +104,36 @@ class QuantizationSimModel:
 
     # -- AIMET's API ------------------------------------------------------------------
 
-    def compute_encodings(self, forward_pass_callback, forward_pass_callback_args=None):
+    def compute_encodings(self, forward_pass_callback, forward_pass_callback_args=None, *, progress=True):
         """Calibrates the activation encodings: ``forward_pass_callback(sim.model,
         forward_pass_callback_args)`` runs the model on representative data,
-        which the simulation observes; the encodings are then computed."""
+        which the simulation observes; the encodings are then computed.
+
+        A calibration that lasts more than 10 s reports on stderr every 10 s how many
+        batches and samples it has observed, and when it is done; ``progress=False``
+        silences it."""
         lib = _lib.lib()
         lib.aimet_quantsim_begin_calibration(self._sim)
-        forward_pass_callback(self.model, forward_pass_callback_args)
+        self._calibration = {"start": time.perf_counter(), "shown": None, "batches": 0, "samples": 0} \
+            if progress else None
+        try:
+            forward_pass_callback(self.model, forward_pass_callback_args)
+        finally:
+            calibration, self._calibration = self._calibration, None
         lib.aimet_quantsim_end_calibration(self._sim)
+        if calibration and calibration["shown"] is not None:
+            self._report(calibration, "done: ")
+
+    _calibration = None
+    _REPORT_EVERY = 10.0
+
+    @staticmethod
+    def _report(calibration, prefix=""):
+        elapsed = time.perf_counter() - calibration["start"]
+        calibration["shown"] = elapsed
+        sys.stderr.write(f"compute_encodings: {prefix}{calibration['batches']} batches ({calibration['samples']} "
+                         f"samples) observed in {elapsed:.0f} s\n")
+        sys.stderr.flush()
 
     def set_and_freeze_param_encodings(self, encoding_path):
         """Uses (and freezes) the param encodings of an AIMET encodings file, e.g.
@@ -144,5 +168,12 @@ class QuantizationSimModel:
         if len(inputs) != len(self._input_names):
             raise ValueError(f"the model takes {len(self._input_names)} input(s), got {len(inputs)}")
         results = run_on(self._sim, _lib.lib().aimet_quantsim_run, dict(zip(self._input_names, inputs)))
+        calibration = self._calibration
+        if calibration is not None:
+            calibration["batches"] += 1
+            calibration["samples"] += int(np.shape(inputs[0])[0]) if np.ndim(inputs[0]) else 1
+            since = time.perf_counter() - calibration["start"] - (calibration["shown"] or 0.0)
+            if since >= self._REPORT_EVERY:
+                self._report(calibration)
         outputs = [array for _, array in results]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)

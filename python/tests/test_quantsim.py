@@ -157,3 +157,17 @@ def test_bad_use_is_a_clear_error(tmp_path):
     assert sim.model(X_TEST[:2]).shape == (2, 10), "still usable after an error"
     with pytest.raises(ValueError, match="no calibration data"):
         QuantizationSimModel(digits(), dummy_input=X_TEST[:1]).compute_encodings(lambda model, args: None)
+
+
+def test_a_long_calibration_reports_progress_on_stderr(capsys, monkeypatch):
+    x = X_CALIB
+    sim = QuantizationSimModel(digits(), dummy_input=x[:1])
+    sim.compute_encodings(lambda m, _: [m(x[i:i + 32]) for i in range(0, 96, 32)], None)
+    assert capsys.readouterr().err == "", "a short calibration says nothing"
+    monkeypatch.setattr(QuantizationSimModel, "_REPORT_EVERY", 0.0)  # as if every batch took 10 s
+    sim.compute_encodings(lambda m, _: [m(x[i:i + 32]) for i in range(0, 96, 32)], None)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("compute_encodings: 1 batches (32 samples) observed in "), lines
+    assert len(lines) == 4 and lines[-1].startswith("compute_encodings: done: 3 batches (96 samples) observed in ")
+    sim.compute_encodings(lambda m, _: [m(x[:32])], None, progress=False)
+    assert capsys.readouterr().err == ""
