@@ -16,6 +16,14 @@ INLINE vf vmin(vf a, vf b) { return select(b < a, b, a); }
 INLINE vf vmax(vf a, vf b) { return select(b > a, b, a); }
 INLINE vf vabs(vf x) { return floats(bits(x) & (vi){0} + 0x7fffffff); }
 
+/// `c[0]·t^(n−1) + … + c[n−1]` by Horner's rule (coefficients highest first; a
+/// constant array, so the loop unrolls into the multiply-adds).
+INLINE vf horner(vf t, const float *c, int n) {
+    vf p = splat(c[0]);
+    for (int i = 1; i < n; i++) p = p * t + c[i];
+    return p;
+}
+
 /// `p · 2^k` for integral k in [−252, 254] (2^k as two normal factors, for the results below 2^−126).
 INLINE vf scale2(vf p, vf k) {
     vi ki = __builtin_convertvector(k, vi);
@@ -33,12 +41,9 @@ INLINE vf vexp(vf x) {
     vf r = c - k * 0.693359375f;
     r = r - k * -2.12194440e-4f;
     vf z = r * r;
-    vf p = splat(1.9875691500e-4f);
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
+    static const float coefficients[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
+                                         1.6666665459e-1f, 5.0000001201e-1f};
+    vf p = horner(r, coefficients, 6);
     p = p * z + r + 1.0f;
     vf e = scale2(p, k);
     e = select(x > hi, splat(__builtin_inff()), e);
@@ -51,11 +56,9 @@ INLINE vf vsigmoid(vf v) { return 1.0f / (1.0f + vexp(-v)); }
 INLINE vf vtanh(vf v) {
     vf x = vabs(v);
     vf z = v * v;
-    vf p = splat(-5.70498872745e-3f);
-    p = p * z + 2.06390887954e-2f;
-    p = p * z - 5.37397155531e-2f;
-    p = p * z + 1.33314422036e-1f;
-    p = p * z - 3.33332819422e-1f;
+    static const float c[] = {-5.70498872745e-3f, 2.06390887954e-2f, -5.37397155531e-2f, 1.33314422036e-1f,
+                              -3.33332819422e-1f};
+    vf p = horner(z, c, 5);
     vf small = v + v * z * p;
     vf large = 1.0f - 2.0f / (vexp(x + x) + 1.0f);
     vi sign = bits(v) & (vi){0} + (int)0x80000000;
@@ -70,16 +73,9 @@ INLINE vf vgelu(vf v) {
     vf x = vabs(v);
     vf z = x * 0.707106781186547524f;
     vf t = 1.0f / (1.0f + 0.5f * z);
-    vf p = splat(0.17087277f);
-    p = p * t - 0.82215223f;
-    p = p * t + 1.48851587f;
-    p = p * t - 1.13520398f;
-    p = p * t + 0.27886807f;
-    p = p * t - 0.18628806f;
-    p = p * t + 0.09678418f;
-    p = p * t + 0.37409196f;
-    p = p * t + 1.00002368f;
-    p = p * t - 1.26551223f;
+    static const float c[] = {0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f,
+                              -0.18628806f, 0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f};
+    vf p = horner(t, c, 10);
     vf sq = x * x;
     vf err = __builtin_elementwise_fma(x, x, -sq);  // x² − sq exactly
     vf erfc = t * vexp(sq * -0.5f) * vexp(p - err * 0.5f);
@@ -95,27 +91,16 @@ INLINE vf vgelu(vf v) {
 INLINE vf verf(vf v) {
     vf x = vabs(v);
     vf t = x * x;
-    vf p = splat(8.410998998442665e-05f);
-    p = p * t - 0.0008153776288963854f;
-    p = p * t + 0.005202175583690405f;
-    p = p * t - 0.026859957724809647f;
-    p = p * t + 0.11283708363771439f;
-    p = p * t - 0.37612634897232056f;
-    p = p * t + 1.128379225730896f;
-    vf small = v * p;
+    static const float cs[] = {8.410998998442665e-05f, -0.0008153776288963854f, 0.005202175583690405f,
+                               -0.026859957724809647f, 0.11283708363771439f, -0.37612634897232056f,
+                               1.128379225730896f};
+    vf small = v * horner(t, cs, 7);
     vf u = vmin(vmax(x, splat(0.921875f)), splat(3.925f)) - 2.4234375953674316f;
-    vf r = splat(-4.858165993937291e-07f);
-    r = r * u + 2.0797588149434887e-06f;
-    r = r * u - 4.877245373791084e-06f;
-    r = r * u + 1.7195294276461937e-05f;
-    r = r * u - 6.968329398659989e-05f;
-    r = r * u + 0.00024769434821791947f;
-    r = r * u - 0.0008383640088140965f;
-    r = r * u + 0.0027661644853651524f;
-    r = r * u - 0.008801939897239208f;
-    r = r * u + 0.026866255328059196f;
-    r = r * u - 0.0783112570643425f;
-    r = r * u + 0.2166484296321869f;
+    static const float cb[] = {-4.858165993937291e-07f, 2.0797588149434887e-06f, -4.877245373791084e-06f,
+                               1.7195294276461937e-05f, -6.968329398659989e-05f, 0.00024769434821791947f,
+                               -0.0008383640088140965f, 0.0027661644853651524f, -0.008801939897239208f,
+                               0.026866255328059196f, -0.0783112570643425f, 0.2166484296321869f};
+    vf r = horner(u, cb, 12);
     vf big = 1.0f - vexp(-t) * r;
     big = select(x >= 3.925f, splat(1), big);
     vi sign = bits(v) & (vi){0} + (int)0x80000000;
