@@ -275,6 +275,40 @@ def test_activation_after_a_layer(tmp_path, op, attrs, opset, layer):
     check(path, feeds_for(["N", c, 13, 17], scale=2.0), LINEAR)
 
 
+SPELLED_OUT = {
+    # torch's nn.GELU() before opset 20, in the orders exporters write it
+    "gelu-div": lambda: [helper.make_node("Div", ["h", "sqrt2"], ["d"]), helper.make_node("Erf", ["d"], ["e"]),
+                         helper.make_node("Add", ["e", "one"], ["a"]), helper.make_node("Mul", ["h", "a"], ["p"]),
+                         helper.make_node("Mul", ["p", "half"], ["y"])],
+    "gelu-half-first": lambda: [helper.make_node("Mul", ["h", "half"], ["q"]), helper.make_node("Mul", ["h", "rsqrt2"], ["d"]),
+                                helper.make_node("Erf", ["d"], ["e"]), helper.make_node("Add", ["one", "e"], ["a"]),
+                                helper.make_node("Mul", ["q", "a"], ["y"])],
+    "silu": lambda: [helper.make_node("Sigmoid", ["h"], ["s"]), helper.make_node("Mul", ["s", "h"], ["y"])],
+    "hardswish": lambda: [helper.make_node("HardSigmoid", ["h"], ["s"], alpha=1 / 6, beta=0.5),
+                          helper.make_node("Mul", ["h", "s"], ["y"])],
+}
+
+
+@pytest.mark.parametrize("pattern", sorted(SPELLED_OUT))
+@pytest.mark.parametrize("layer", ["linear", "conv", "none"])
+def test_activation_spelled_over_several_nodes(tmp_path, pattern, layer):
+    """Multi-node activations (run as one step on the fused plan, node by node on the exact one) after a
+    Linear exported as MatMul + Add, after a Conv, and on their own."""
+    rng = np.random.default_rng(5)
+    init = {"w": (rng.standard_normal((12, 20)) * 0.4).astype(np.float32), "b": rng.standard_normal(20).astype(np.float32),
+            "cw": (rng.standard_normal((6, 6, 3, 3)) * 0.3).astype(np.float32),
+            "sqrt2": scalar(math.sqrt(2)), "rsqrt2": scalar(math.sqrt(0.5)), "one": scalar(1.0), "half": scalar(0.5)}
+    if layer == "linear":
+        shape, nodes = ["N", 7, 12], [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["b", "m"], ["h"])]
+    elif layer == "conv":
+        shape, nodes = ["N", 6, 9, 11], [helper.make_node("Conv", ["x", "cw"], ["h"], pads=[1, 1, 1, 1])]
+    else:
+        shape, nodes = ["N", 5, 33], [helper.make_node("Identity", ["x"], ["h"])]
+    path = make_model(tmp_path, nodes + SPELLED_OUT[pattern](), [("x", shape, np.float32)], [("y", None, np.float32)],
+                      init)
+    check(path, feeds_for(shape, scale=2.0), LINEAR)
+
+
 def test_silu_after_conv(tmp_path):
     """EfficientNet's SiLU, Conv -> Sigmoid, Mul (the conv's output read twice)."""
     rng = np.random.default_rng(4)

@@ -7,10 +7,12 @@ import Synchronization
 /// transforms); `run` infers shapes from the inputs (any batch size), then
 /// executes one of two plans:
 ///
-/// - without a hook, the *fused* plan: a Conv absorbs a following
-///   BatchNormalization (folded into its weights), a residual Add and a
-///   Relu/Clip/LeakyRelu; a lone BatchNormalization absorbs its activation;
-///   nodes that feed no graph output are skipped. When every op treats axis 0
+/// - without a hook, the *fused* plan (`Fusion`): a Conv absorbs a following
+///   BatchNormalization (folded into its weights), a residual Add and an
+///   activation; a MatMul by a constant matrix its bias and activation; a lone
+///   BatchNormalization its activation; an activation spelled over several
+///   nodes (GELU's Erf chain, x·sigmoid(x)) runs as one step; nodes that feed
+///   no graph output are skipped. When every op treats axis 0
 ///   as an independent batch, the plan runs in stages that cut the batch into
 ///   chunks the worker threads take end to end (see `Schedule`): a few images
 ///   while activations are large, so they stay in cache, more once they are
@@ -27,8 +29,9 @@ import Synchronization
 /// the L2 cache, several images per GEMM on small planes), 3×3 stride-1 convs
 /// by Winograd F(4×4, 3×3), depthwise convs by a direct vectorized kernel,
 /// transposed convs as GEMM + col2im; see each kernel type for the math. The
-/// depthwise 3×3 kernel, the direct first-conv kernel (3×3 stride 2 over a
-/// few input channels) and the conv epilogue (bias, residual, clamp) are C
+/// depthwise kernels (3×3, and any window), the direct first-conv kernel (3×3
+/// stride 2 over a few input channels), the conv epilogue (bias, residual,
+/// clamp) and the vectorized activations are C
 /// (Sources/CKernels) built for AVX-512, AVX2 and baseline x86-64, the best
 /// the processor has chosen at run time.
 ///
