@@ -26,10 +26,8 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 import aimetcle  # noqa: E402
 from aimetcle import onnx as aonnx  # noqa: E402
 from aimetcle.errors import AimetError  # noqa: E402
+from test_runtime import BATCHES, ELEMENTWISE, LINEAR, assert_close, check, float_input, ort_session  # noqa: E402,F401
 
-ELEMENTWISE = 1e-5
-LINEAR = 1e-4
-BATCHES = (1, 3)
 ONNX_TYPES = {np.float32: TensorProto.FLOAT, np.int64: TensorProto.INT64}
 
 
@@ -65,57 +63,6 @@ def unary(tmp_path, op, shape=("N", 3, 5, 7), opset=17, dtype=np.float32, extra=
 def with_probe(feeds):
     """make_feeds plus the float32 probe of an integer model."""
     return lambda n: {**feeds(n), "probe": np.ones((n, 2), np.float32)}
-
-
-def ort_session(path):
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.intra_op_num_threads = 1
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-
-
-def assert_close(ours, ref, rtol, what=""):
-    """``|ours - ref| <= rtol * (|ref| + max|ref|)``, same dtype and shape; integers and bools exactly."""
-    ref = np.asarray(ref)
-    assert isinstance(ours, np.ndarray), f"{what}: got {type(ours).__name__}"
-    assert ours.dtype == ref.dtype, f"{what}: dtype {ours.dtype}, onnxruntime {ref.dtype}"
-    assert ours.shape == ref.shape, f"{what}: shape {ours.shape}, onnxruntime {ref.shape}"
-    if ref.dtype.kind != "f":
-        assert np.array_equal(ours, ref), f"{what}: values differ: ours {ours.ravel()[:8]}, onnxruntime {ref.ravel()[:8]}"
-        return
-    assert np.array_equal(np.isnan(ours), np.isnan(ref)), f"{what}: NaNs differ"
-    finite = np.isfinite(ref)
-    assert np.array_equal(ours[~finite & ~np.isnan(ref)], ref[~finite & ~np.isnan(ref)]), f"{what}: infinities differ"
-    ours, ref = ours[finite].astype(np.float64), ref[finite].astype(np.float64)
-    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
-    err = np.abs(ours - ref)
-    bound = rtol * (np.abs(ref) + scale)
-    if not np.all(err <= bound):
-        k = int(np.argmax(err - bound))
-        raise AssertionError(f"{what}: {int(np.sum(err > bound))}/{err.size} values differ beyond rtol {rtol}; worst: "
-                             f"ours {ours[k]!r}, onnxruntime {ref[k]!r} (max abs err {err.max():.3g}, max |ref| {scale:.3g})")
-
-
-def float_input(model, feeds):
-    """A float32 input to capture (which forces the exact plan; the hook sees float32 values only)."""
-    return next(name for name in model.input_names if feeds[name].dtype == np.float32)
-
-
-def check(path, make_feeds, rtol=ELEMENTWISE, batches=BATCHES):
-    """Runs ``path`` in both for each batch size, ours on the fused and the exact plan."""
-    model = aonnx.load(path)
-    session = ort_session(path)
-    for batch in batches:
-        feeds = make_feeds(batch)
-        ref = session.run(None, feeds)
-        inputs = [feeds[name] for name in model.input_names]
-        exact, _ = aimetcle.run(model, *inputs, capture=[float_input(model, feeds)])
-        for plan, ours in (("fused", model(*inputs)), ("exact", exact)):
-            ours = ours if isinstance(ours, tuple) else (ours,)
-            assert len(ours) == len(ref)
-            for k, (a, b) in enumerate(zip(ours, ref)):
-                assert_close(a, b, rtol, f"{plan} plan, batch {batch}, output {k}")
-    return model
 
 
 def feeds_for(shape, scale=4.0, seed=0, name="x", dtype=np.float32):

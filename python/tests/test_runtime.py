@@ -72,33 +72,44 @@ def ort_session(path, threads=1):
 
 
 def assert_close(ours, ref, rtol, what=""):
+    """``|ours - ref| <= rtol * (|ref| + max|ref|)``, same dtype and shape; integers and bools exactly."""
     ref = np.asarray(ref)
     assert isinstance(ours, np.ndarray), f"{what}: got {type(ours).__name__}"
-    assert ours.dtype == np.float32, f"{what}: dtype {ours.dtype}"
+    assert ours.dtype == ref.dtype, f"{what}: dtype {ours.dtype}, onnxruntime {ref.dtype}"
     assert ours.shape == ref.shape, f"{what}: shape {ours.shape}, onnxruntime {ref.shape}"
-    assert np.all(np.isfinite(ours)) == np.all(np.isfinite(ref)), f"{what}: non-finite values"
+    if ref.dtype.kind != "f":
+        assert np.array_equal(ours, ref), f"{what}: values differ: ours {ours.ravel()[:8]}, onnxruntime {ref.ravel()[:8]}"
+        return
+    assert np.array_equal(np.isnan(ours), np.isnan(ref)), f"{what}: NaNs differ"
+    finite = np.isfinite(ref)
+    assert np.array_equal(ours[~finite & ~np.isnan(ref)], ref[~finite & ~np.isnan(ref)]), f"{what}: infinities differ"
+    ours, ref = ours[finite].astype(np.float64), ref[finite].astype(np.float64)
     scale = float(np.max(np.abs(ref))) if ref.size else 0.0
-    err = np.abs(ours.astype(np.float64) - ref.astype(np.float64))
-    bound = rtol * (np.abs(ref.astype(np.float64)) + scale)
+    err = np.abs(ours - ref)
+    bound = rtol * (np.abs(ref) + scale)
     if not np.all(err <= bound):
         k = int(np.argmax(err - bound))
-        raise AssertionError(f"{what}: {int(np.sum(err > bound))}/{err.size} values differ beyond rtol {rtol}; worst at "
-                             f"{np.unravel_index(k, err.shape)}: ours {ours.flat[k]!r}, onnxruntime {ref.flat[k]!r} "
-                             f"(max abs err {err.max():.3g}, max |ref| {scale:.3g})")
+        raise AssertionError(f"{what}: {int(np.sum(err > bound))}/{err.size} values differ beyond rtol {rtol}; worst: "
+                             f"ours {ours[k]!r}, onnxruntime {ref[k]!r} (max abs err {err.max():.3g}, max |ref| {scale:.3g})")
 
 
-def check(path, make_feeds, rtol, batches=BATCHES):
+def float_input(model, feeds):
+    """A float32 input to capture (which forces the exact plan; the hook sees float32 values only)."""
+    return next(name for name in model.input_names if feeds[name].dtype == np.float32)
+
+
+def check(path, make_feeds, rtol=ELEMENTWISE, batches=BATCHES):
     """Runs ``path`` in both for each batch size; ``make_feeds(batch)`` gives {input name: array}.
 
     Ours runs twice: without a capture (the executor's fused plan) and capturing the first
-    input (the exact plan, one step per node)."""
+    float input (the exact plan, one step per node)."""
     model = aonnx.load(path)
     session = ort_session(path)
     for batch in batches:
         feeds = make_feeds(batch)
         ref = session.run(None, feeds)
         inputs = [feeds[name] for name in model.input_names]
-        exact, _ = aimetcle.run(model, *inputs, capture=model.input_names[:1])
+        exact, _ = aimetcle.run(model, *inputs, capture=[float_input(model, feeds)])
         for plan, ours in (("fused", model(*inputs)), ("exact", exact)):
             ours = ours if isinstance(ours, tuple) else (ours,)
             assert len(ours) == len(ref)
