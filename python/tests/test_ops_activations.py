@@ -21,31 +21,15 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import helper  # noqa: E402
 
 import aimetcle  # noqa: E402
 from aimetcle import onnx as aonnx  # noqa: E402
 from aimetcle.errors import AimetError  # noqa: E402
-from test_runtime import BATCHES, ELEMENTWISE, LINEAR, assert_close, check, float_input, ort_session  # noqa: E402,F401
-
-ONNX_TYPES = {np.float32: TensorProto.FLOAT, np.int64: TensorProto.INT64}
-
+from test_runtime import (BATCHES, ELEMENTWISE, LINEAR, assert_close, check, float_input,  # noqa: E402,F401
+                          make_model, ort_session)
 
 # --- helpers -------------------------------------------------------------------------
-
-def make_model(tmp_path, nodes, inputs, outputs, initializers=None, opset=17, name="model"):
-    """Writes an ONNX model; ``inputs`` / ``outputs`` are (name, shape, dtype) with "N" for the batch axis."""
-    def info(n, shape, dtype):
-        return helper.make_tensor_value_info(n, ONNX_TYPES[dtype], shape)
-    graph = helper.make_graph(
-        nodes, name, [info(*i) for i in inputs], [info(*o) for o in outputs],
-        initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in (initializers or {}).items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="test_ops_activations")
-    model.ir_version = 8 if opset < 21 else 10
-    path = str(tmp_path / f"{name}.onnx")
-    onnx.save(model, path)
-    return path
-
 
 def unary(tmp_path, op, shape=("N", 3, 5, 7), opset=17, dtype=np.float32, extra=(), initializers=None,
           extra_inputs=(), nodes_before=(), **attrs):

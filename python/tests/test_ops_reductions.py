@@ -13,32 +13,21 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import helper  # noqa: E402
 
 import aimetcle  # noqa: E402
 from aimetcle import onnx as aonnx  # noqa: E402
 
+import test_runtime  # noqa: E402
 from test_runtime import ELEMENTWISE, assert_close, ort_session, randn, rng_for  # noqa: E402
 
 BATCHES = (1, 3)
 REDUCTION = 2e-5  # sums over up to a few hundred terms in a different order than onnxruntime's
 NORMALIZATION = 1e-4  # (x − μ)/σ amplifies the rounding of μ near cancellation
-ONNX_TYPES = {np.float32: TensorProto.FLOAT, np.int64: TensorProto.INT64, np.bool_: TensorProto.BOOL}
 
 
-def make_model(tmp_path, nodes, inputs, outputs, initializers=None, opset=18, name="model"):
-    """``inputs``: (name, shape, dtype) with "N" for the batch axis; outputs: names (float32) or (name, dtype)."""
-    outputs = [(o, np.float32) if isinstance(o, str) else o for o in outputs]
-    graph = helper.make_graph(
-        nodes, name,
-        [helper.make_tensor_value_info(n, ONNX_TYPES[dtype], shape) for n, shape, dtype in inputs],
-        [helper.make_tensor_value_info(n, ONNX_TYPES[dtype], None) for n, dtype in outputs],
-        initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in (initializers or {}).items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="test_reductions")
-    model.ir_version = 8 if opset < 21 else 10
-    path = str(tmp_path / f"{name}.onnx")
-    onnx.save(model, path)
-    return path
+def make_model(*args, opset=18, **kwargs):
+    return test_runtime.make_model(*args, opset=opset, **kwargs)
 
 
 def compare(ours, ref, rtol, what):

@@ -49,15 +49,24 @@ def randn(rng, *shape, scale=1.0):
     return (rng.standard_normal(shape) * scale).astype(np.float32)
 
 
+ONNX_TYPES = {np.float32: TensorProto.FLOAT, np.int64: TensorProto.INT64, np.bool_: TensorProto.BOOL}
+
+
 def make_model(tmp_path, nodes, inputs, outputs, initializers=None, opset=17, name="model"):
-    """Writes an ONNX model; ``inputs`` are (name, shape) with "N" for the batch axis."""
+    """Writes an ONNX model. ``inputs``: (name, shape) for float32 or (name, shape, dtype), "N" for the
+    batch axis; ``outputs``: a name (float32), (name, dtype) or (name, shape, dtype)."""
+    def value(entry, is_input):
+        if isinstance(entry, str):
+            entry = (entry, None, np.float32)
+        elif len(entry) == 2:
+            entry = (entry[0], entry[1], np.float32) if is_input else (entry[0], None, entry[1])
+        n, shape, dtype = entry
+        return helper.make_tensor_value_info(n, ONNX_TYPES[dtype], shape)
     graph = helper.make_graph(
-        nodes, name,
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n, shape in inputs],
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
+        nodes, name, [value(i, True) for i in inputs], [value(o, False) for o in outputs],
         initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in (initializers or {}).items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="test_runtime")
-    model.ir_version = 8
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="aimetcle-tests")
+    model.ir_version = 8 if opset < 21 else 10
     path = str(tmp_path / f"{name}.onnx")
     onnx.save(model, path)
     return path
