@@ -301,7 +301,7 @@ def test_the_documented_example_script_runs(tmp_path, capsys):
     accuracy = adaround_example.apply_adaround_example(iterations=100, path=str(tmp_path))
     assert accuracy >= 0.97
     assert {"digits.encodings", "quantized_digits.onnx", "quantized_digits.encodings"} <= set(os.listdir(tmp_path))
-    assert "AdaRound layer 15/15" in capsys.readouterr().out
+    assert "AdaRound layer 15/15" in capsys.readouterr().err, "progress=True shows a line per layer on stderr"
 
 
 def test_linear_exported_as_matmul_plus_add(tmp_path):
