@@ -193,22 +193,16 @@ INLINE void paired_plane(const aimetk_conv2d *k, const float *padded, weights w,
 /// its loads (a load spanning stores still in flight waits for them).
 INLINE void depthwise_planes(const aimetk_conv2d *k, long begin, long end) {
     memset(k->scratch, 0, (size_t)aimetk_depthwise3x3_scratch(k) * sizeof(float));
-    const long multiplier = k->out_channels / k->channels, size = plane_size(k);
-    const long in_plane = k->in_h * k->in_w, out_plane = k->out_h * k->out_w;
+    const long size = plane_size(k), out_plane = k->out_h * k->out_w;
     const int flat = is_flat(k);
-    vi first_col;
-    for (int j = 0; j < VL; j++) first_col[j] = (int)(j % k->out_w);
-    // Plane p's output channel `o` (`within` its input channel's group) and input
-    // plane, stepped from plane to plane (small planes notice divisions).
-    long o = begin % k->out_channels, within = o % multiplier;
-    const float *x = k->x + (begin / k->out_channels * k->channels + o / multiplier) * in_plane;
-    if (begin < end) fill(k, x, k->scratch);
+    const vi first_col = first_columns(k->out_w);
+    plane_cursor at = plane_at(k, begin);
+    if (begin < end) fill(k, at.x, k->scratch);
     for (long p = begin; p < end; p++) {
-        const long next_o = o + 1 == k->out_channels ? 0 : o + 1;
-        const long next_within = within + 1 == multiplier ? 0 : within + 1;
-        const float *next_x = next_within == 0 ? x + in_plane : x;
-        if (p + 1 < end) fill(k, next_x, k->scratch + (p + 1 - begin) % 2 * size);
+        const plane_cursor next = plane_after(k, at);
+        if (p + 1 < end) fill(k, next.x, k->scratch + (p + 1 - begin) % 2 * size);
         const float *padded = k->scratch + (p - begin) % 2 * size;
+        const long o = at.o;
         const weights w = splat_weights(k->w + 9 * o);
         const vf b = splat(k->bias[o]);
         const float *res = k->residual ? k->residual + p * out_plane : 0;
@@ -219,9 +213,7 @@ INLINE void depthwise_planes(const aimetk_conv2d *k, long begin, long end) {
         else if (k->stride_w == 1) row_plane(k, padded, w, b, res, y, stop, 1);
         else if (k->out_w <= VL / 2) paired_plane(k, padded, w, b, res, y, stop);
         else row_plane(k, padded, w, b, res, y, stop, 2);
-        o = next_o;
-        within = next_within;
-        x = next_x;
+        at = next;
     }
 }
 

@@ -115,20 +115,16 @@ INLINE void window_row_plane(const aimetk_conv2d *k, const float *padded, const 
 /// can make them so). Two padded planes take turns, as in depthwise.c.
 INLINE void window_planes(const aimetk_conv2d *k, long begin, long end, long kh, long kw) {
     memset(k->scratch, 0, (size_t)aimetk_depthwise_scratch(k) * sizeof(float));
-    const long multiplier = k->out_channels / k->channels, size = window_plane_size(k);
-    const long in_plane = k->in_h * k->in_w, out_plane = k->out_h * k->out_w;
+    const long size = window_plane_size(k), out_plane = k->out_h * k->out_w;
     const int flat = window_is_flat(k);
-    vi first_col;
-    for (int j = 0; j < VL; j++) first_col[j] = (int)(j % k->out_w);
-    long o = begin % k->out_channels, within = o % multiplier;
-    const float *x = k->x + (begin / k->out_channels * k->channels + o / multiplier) * in_plane;
-    if (begin < end) window_fill(k, x, k->scratch);
+    const vi first_col = first_columns(k->out_w);
+    plane_cursor at = plane_at(k, begin);
+    if (begin < end) window_fill(k, at.x, k->scratch);
     for (long p = begin; p < end; p++) {
-        const long next_o = o + 1 == k->out_channels ? 0 : o + 1;
-        const long next_within = within + 1 == multiplier ? 0 : within + 1;
-        const float *next_x = next_within == 0 ? x + in_plane : x;
-        if (p + 1 < end) window_fill(k, next_x, k->scratch + (p + 1 - begin) % 2 * size);
+        const plane_cursor next = plane_after(k, at);
+        if (p + 1 < end) window_fill(k, next.x, k->scratch + (p + 1 - begin) % 2 * size);
         const float *padded = k->scratch + (p - begin) % 2 * size;
+        const long o = at.o;
         const float *w = k->w + kh * kw * o;
         const vf b = splat(k->bias[o]);
         const float *res = k->residual ? k->residual + p * out_plane : 0;
@@ -137,9 +133,7 @@ INLINE void window_planes(const aimetk_conv2d *k, long begin, long end, long kh,
         if (flat) window_flat_plane(k, padded, w, b, res, y, stop, first_col, kh, kw);
         else if (k->stride_w == 1) window_row_plane(k, padded, w, b, res, y, stop, 1, kh, kw);
         else window_row_plane(k, padded, w, b, res, y, stop, 2, kh, kw);
-        o = next_o;
-        within = next_within;
-        x = next_x;
+        at = next;
     }
 }
 

@@ -70,6 +70,34 @@ INLINE void finish(vf v, float *y, const float *residual, long q, long count, vf
     }
 }
 
+/// Walks the output planes of a depthwise conv (plane p: image p / M, output
+/// channel p % M): each plane's output channel `o` and input plane `x`,
+/// stepped from plane to plane (small planes notice divisions). `within`:
+/// `o`'s place among the M/C output channels of its input channel.
+typedef struct {
+    long o, within;
+    const float *x;
+} plane_cursor;
+
+INLINE plane_cursor plane_at(const aimetk_conv2d *k, long p) {
+    const long multiplier = k->out_channels / k->channels, o = p % k->out_channels;
+    return (plane_cursor){o, o % multiplier,
+                          k->x + (p / k->out_channels * k->channels + o / multiplier) * k->in_h * k->in_w};
+}
+
+INLINE plane_cursor plane_after(const aimetk_conv2d *k, plane_cursor c) {
+    const long within = c.within + 1 == k->out_channels / k->channels ? 0 : c.within + 1;
+    return (plane_cursor){c.o + 1 == k->out_channels ? 0 : c.o + 1, within,
+                          within == 0 ? c.x + k->in_h * k->in_w : c.x};
+}
+
+/// The columns of lanes 0 ..< VL in a flat layout's first vector (`j mod ow`).
+INLINE vi first_columns(long ow) {
+    vi col;
+    for (int j = 0; j < VL; j++) col[j] = (int)(j % ow);
+    return col;
+}
+
 /// Copies `n` floats as two runs of `bytes` (a constant after inlining, so
 /// each is one vector move): the first and the last, overlapping when `n` is
 /// less than twice the run.
