@@ -65,12 +65,13 @@ struct Fusion {
     /// The activation that the readers of `value` apply to it, when they do only that.
     func activation(after value: String, absorbed: Set<Int>) -> Tail? {
         guard !outputNames.contains(value), let readers = consumers[value], !readers.isEmpty else { return nil }
-        if readers.count == 1, let j = Optional(readers[0]), !absorbed.contains(j), nodes[j].input == value,
-           nodes[j].outputs.count == 1, kernel(j) != nil, let context = contexts[j],
+        let j = readers[0]
+        if readers.count == 1, !absorbed.contains(j), nodes[j].input == value, nodes[j].outputs.count == 1,
+           kernel(j) != nil, let context = contexts[j],
            case .elementwise(let a)? = OpCatalogue.entry(nodes[j].op)?.activation?(context) {
             return Tail(activation: a, nodes: [j], output: nodes[j].output, op: nodes[j].op.onnxType)
         }
-        guard let p = patternOf[readers[0]], patterns[p].input == value, readers.allSatisfy({ patternOf[$0] == p }),
+        guard let p = patternOf[j], patterns[p].input == value, readers.allSatisfy({ patternOf[$0] == p }),
               patterns[p].nodes.allSatisfy({ !absorbed.contains($0) }) else { return nil }
         return Tail(activation: patterns[p].activation, nodes: patterns[p].nodes, output: patterns[p].output,
                     op: patterns[p].name)
