@@ -1,6 +1,7 @@
 # aimetcle — build, test and demo entry points (see README.md).
-#   make demo   the main job: the digits model through CLE and AdaRound, with a report
-#               (build/demo-report/index.html); DEMO_ARGS="--quiet --iterations N"
+#   make demo   the main job: torchvision's ImageNet MobileNetV2 on ../shared/data/imagenet_sample
+#               (else the bundled digits model) through CLE and AdaRound, with a report
+#               (build/demo-report/index.html); DEMO_ARGS="--imagenet DIR|none --quiet --iterations N"
 #   make test   every suite: swift test, the C tests, the CLI tests, pytest
 #   make cli    the command line, as build/aimetcle
 #   make install PREFIX=/usr/local   header, library, pkg-config file and the command line
