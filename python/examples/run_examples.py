@@ -1,8 +1,8 @@
-"""The main job: AIMET's documented manual-mode CLE examples on aimetcle, then
-the same primitive calls on the bundled trained digits model, with a report of
-what equalization did to its weight ranges.
+"""AIMET's documented manual-mode CLE examples on aimetcle (``make demo`` runs
+these first), then the same primitive calls on the bundled trained digits model,
+with a report of what equalization did to its weight ranges.
 
-    python3 python/examples/run_examples.py      (or: make demo)
+    python3 python/examples/run_examples.py
 """
 
 import os
