@@ -138,7 +138,7 @@ typedef enum aimet_bn_position {
 aimet_status_t aimet_bn_fold_check(const aimet_layer_t *layer, const aimet_batchnorm_t *bn,
                                    int32_t position, int32_t *foldable);
 
-/* Fold `bn` into `layer` in place (SPEC 1), writing layer->weight and
+/* Fold `bn` into `layer` in place, writing layer->weight and
  * layer->bias. layer->bias must be a buffer of out-channel floats: pass zeros
  * for a layer that had no bias. Errors: unfoldable pair, channel mismatch,
  * sigma == 0, NaN/inf anywhere. */
@@ -146,7 +146,7 @@ aimet_status_t aimet_bn_fold(aimet_layer_t *layer, const aimet_batchnorm_t *bn, 
 
 /* ---------------------------------------------------- cross-layer scaling */
 
-/* Scale one CLS set in place (SPEC 2): `count` == 2 for a pair (L1, L2) or 3
+/* Scale one CLS set in place: `count` == 2 for a pair (L1, L2) or 3
  * for a triplet (L1, DW, L3) whose middle layer is depthwise. Layers must be
  * convs (1-D/2-D, plain or transposed). `scales` receives the factors: C
  * floats for a pair, 2*C for a triplet (S12 then S23), C = channels between;
@@ -156,7 +156,7 @@ aimet_status_t aimet_cls_scale_set(aimet_layer_t *const *layers, int32_t count,
 
 /* ---------------------------------------------------------- high-bias fold */
 
-/* High-bias fold for one scaled pair (SPEC 3): moves the part of layer1's
+/* High-bias fold for one scaled pair: moves the part of layer1's
  * bias above beta - 3|gamma| (with ReLU between) into layer2's bias, using the
  * BN that was folded into layer1 and the pair's CLS scale factor (`scale_len`
  * == layer1's out-channels). Only gamma/beta of `bn` are read (mean/var may
@@ -213,7 +213,7 @@ aimet_status_t aimet_model_param_shape(aimet_model_t *model, const char *name, i
                                        int32_t capacity, int32_t *ndim);
 aimet_status_t aimet_model_get_param(aimet_model_t *model, const char *name, float *data, int64_t count);
 
-/* Transforms (SPEC 1, 4). Each replaces the model's report. */
+/* Transforms. Each replaces the model's report. */
 typedef enum aimet_equalize_flags {
     AIMET_EQUALIZE_DEFAULT = 0,
     AIMET_EQUALIZE_KEEP_RELU6 = 1,          /* do not turn ReLU6 (Clip 0..6) into ReLU */

@@ -2,7 +2,7 @@ import XCTest
 import Foundation
 @testable import AimetCore
 
-/// AdaRound (SPEC §6): the formulas against hand-computed values, every
+/// AdaRound: the formulas against hand-computed values, every
 /// engine's forward against the executor and its gradient against finite
 /// differences, and the model-level invariants (rounding to floor or ceil,
 /// never worse than nearest, deterministic, clear errors).

@@ -1,7 +1,7 @@
 import XCTest
 @testable import AimetCore
 
-/// fold_all_batch_norms on graphs (SPEC §1) and the auto mode (SPEC §4).
+/// fold_all_batch_norms on graphs and the auto mode.
 final class GraphFoldTests: XCTestCase {
     func testFoldsLayerThenBNAndNamesTheNewBias() throws {
         var b = GraphBuilder()

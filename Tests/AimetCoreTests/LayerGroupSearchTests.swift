@@ -1,7 +1,7 @@
 import XCTest
 @testable import AimetCore
 
-/// Every rule of SPEC §4 (steps 3-4) on hand-built graphs.
+/// Every rule of the layer-group and CLS-set search on hand-built graphs.
 final class LayerGroupSearchTests: XCTestCase {
     private func sets(_ b: GraphBuilder) -> [[String]] {
         LayerGroupSearch.groups(in: b.graph).flatMap { LayerGroupSearch.clsSets($0, in: b.graph) }.map { b.names($0.layers) }

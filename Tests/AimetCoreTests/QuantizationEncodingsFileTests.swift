@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 @testable import AimetCore
 
-/// AIMET's encodings JSON (SPEC §7): exact format, bit-exact round trips, clear
+/// AIMET's encodings JSON: exact format, bit-exact round trips, clear
 /// errors for malformed files, atomic writes.
 final class QuantizationEncodingsFileTests: XCTestCase {
     private var directory: String!
@@ -139,7 +139,7 @@ final class QuantizationEncodingsFileTests: XCTestCase {
     }
 
     func testReadsAimetWrittenFiles() throws {
-        // SPEC §7's example (written with float64 values) and the 0.4 format's float offsets.
+        // The format's documented example (written with float64 values) and the 0.4 format's float offsets.
         let file = try EncodingsFile(json: Data("""
         {"param_encodings": {"conv1.weight": [
             {"bitwidth": 4, "dtype": "int", "is_symmetric": "True", "max": 0.7, "min": -0.8, "offset": -8, "scale": 0.1}]},

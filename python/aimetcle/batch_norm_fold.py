@@ -1,4 +1,4 @@
-"""Batch-norm folding (AIMET: ``aimet_torch.batch_norm_fold``), SPEC §1."""
+"""Batch-norm folding (AIMET: ``aimet_torch.batch_norm_fold``)."""
 
 from . import _lib, nn
 from ._layers import BATCHNORM_TYPES, BoundBatchNorm, BoundLayer, Snapshot, layer_kind, module_names

@@ -1,4 +1,4 @@
-"""Cross-layer scaling and high-bias fold (AIMET: ``aimet_torch.cross_layer_equalization``), SPEC §2-3."""
+"""Cross-layer scaling and high-bias fold (AIMET: ``aimet_torch.cross_layer_equalization``)."""
 
 import logging
 import warnings
@@ -51,7 +51,7 @@ class CrossLayerScaling:
 
     @staticmethod
     def scale_model(model, input_shapes=None, dummy_input=None):
-        """Find the CLS sets of the model (SPEC §4) and scale them, in place.
+        """Find the CLS sets of the model and scale them, in place.
 
         Sets are consecutive convs joined only through ReLU / PReLU; ReLU6 and
         unfolded BNs end them (fold BNs and replace ReLU6 first, as

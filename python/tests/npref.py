@@ -1,4 +1,4 @@
-"""NumPy reference of SPEC §1-3, written from the formulas (independent of the library).
+"""NumPy reference of batch-norm folding, cross-layer scaling and high-bias fold, written from the formulas (independent of the library).
 
 Every layout is mapped to a dense logical view D[Cout, Cin, K] (entries a
 grouped layer does not have are zero), the formula is applied there, and the

@@ -60,7 +60,7 @@ def weights(model):
 
 
 def fake_quantize(w, encoding):
-    """SPEC §5 quantize-dequantize in float32, per entry."""
+    """AIMET's quantize-dequantize in float32, per entry."""
     scale, offset, bits = np.float32(encoding["scale"]), np.float32(encoding["offset"]), encoding["bitwidth"]
     q = np.clip(np.round(w / scale) - offset, 0, 2 ** bits - 1)
     return ((q + offset) * scale).astype(np.float32)

@@ -1,4 +1,4 @@
-"""Auto mode (SPEC §1, §4) on module trees and ONNX models: function kept, results
+"""Auto mode (fold_all_batch_norms, equalize_model) on module trees and ONNX models: function kept, results
 consistent across the two kinds of model, onnxruntime as an independent executor."""
 
 import os

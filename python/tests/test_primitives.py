@@ -1,4 +1,4 @@
-"""The primitive APIs against the NumPy reference of SPEC §1-3 (tests/npref.py),
+"""The primitive APIs against the NumPy reference of batch-norm folding, cross-layer scaling and high-bias fold (tests/npref.py),
 for every layer layout, and every bad input named in the spec."""
 
 import numpy as np

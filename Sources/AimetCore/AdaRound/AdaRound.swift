@@ -1,4 +1,4 @@
-/// AIMET's `Adaround.apply_adaround` on a graph (SPEC §6): learns, layer by
+/// AIMET's `Adaround.apply_adaround` on a graph: learns, layer by
 /// layer in model order, whether each weight rounds up or down.
 ///
 /// For each Conv / ConvTranspose / Gemm / MatMul layer with a constant weight

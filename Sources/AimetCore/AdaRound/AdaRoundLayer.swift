@@ -20,7 +20,7 @@ public struct AdaRoundLayerReport: Sendable, Equatable {
     public var keptNearest: Bool
 }
 
-/// AdaRound's optimiser for one layer (SPEC §6 steps 3–6): learns the
+/// AdaRound's optimiser for one layer: learns the
 /// rounding of the weight against cached inputs and float targets.
 ///
 /// Conv (1-D / 2-D, any groups; depthwise runs a direct kernel), ConvTranspose
@@ -225,7 +225,7 @@ public final class AdaRoundLayer {
         }
     }
 
-    /// The weight encodings of a layer (SPEC §6 step 1): from `scheme`, per
+    /// The weight encodings of a layer: from `scheme`, per
     /// tensor or one per output channel.
     public static func weightEncodings(node: Node, weight: Tensor, scheme: QuantScheme, settings: EncodingSettings,
                                        perChannel: Bool) throws -> [Encoding] {
@@ -238,7 +238,7 @@ public final class AdaRoundLayer {
 
     // MARK: - Optimisation
 
-    /// Optimises `V` for `iterations` steps (SPEC §6 step 5): the whole
+    /// Optimises `V` for `iterations` steps: the whole
     /// schedule (warm start, β annealing, a fresh Adam state and mini-batch
     /// sequence from the seed), starting from the current `V` (the
     /// initialisation, for a new optimiser).
@@ -345,7 +345,7 @@ public final class AdaRoundLayer {
         return (loss, gradient)
     }
 
-    /// The hard-rounded weight of the current `V` (SPEC §6 step 6), in the layer's layout.
+    /// The hard-rounded weight of the current `V`, in the layer's layout.
     public var hardWeight: Tensor { layerLayout(weights.hardWeights()) }
 
     /// The round-to-nearest weight under the same encodings.

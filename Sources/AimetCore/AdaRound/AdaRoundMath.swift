@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// The formulas of AdaRound (SPEC §6), scalar, as the reference the fast
+/// The formulas of AdaRound, scalar, as the reference the fast
 /// loops follow and the tests check.
 ///
 /// A weight `w` with encoding `(scale s, offset o, numSteps n)` is written as

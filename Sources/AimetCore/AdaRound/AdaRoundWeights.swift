@@ -2,7 +2,7 @@ import CKernels
 
 /// The learned rounding of one weight tensor: `V`, Adam's state, and, for the
 /// current step, the soft weight `w~(V)` with the derivatives the update needs
-/// (SPEC §6 steps 3–6; the formulas are `AdaRoundMath`'s):
+/// (the formulas are `AdaRoundMath`'s):
 ///
 ///     chain     = ∂w~/∂V      = s · [0 ≤ floor(w/s) + h − o ≤ n] · ∂h/∂V
 ///     roundGrad = ∂Lround/∂V  = −2·reg·β·|2h − 1|^(β−1)·sign(2h − 1) · ∂h/∂V

@@ -1,7 +1,7 @@
 /// The per-step work of AdaRound for one layer: the layer's output with a
 /// given weight on some cached samples, the reconstruction loss against the
 /// cached float targets (after the layer's activation), and the loss's
-/// gradient with respect to the weight (SPEC §6 step 5).
+/// gradient with respect to the weight.
 ///
 /// Every engine holds its cached data and preallocated scratch memory, so a
 /// step allocates nothing; the work is split over the worker threads, with

@@ -9,7 +9,7 @@ public struct FoldedPair: Equatable, Sendable {
 }
 
 extension BatchNormFold {
-    /// `fold_all_batch_norms` on a graph (SPEC §1): pass 1 takes `layer -> bn`
+    /// `fold_all_batch_norms` on a graph: pass 1 takes `layer -> bn`
     /// edges (the layer's output feeds only that BN) in topological order;
     /// pass 2 takes `bn -> layer` edges (the BN's output feeds only that layer)
     /// whose BN was not taken and whose fold is valid. Folds them, removes the

@@ -6,7 +6,7 @@ public enum BatchNormPosition: Sendable, Equatable {
     case beforeLayer
 }
 
-/// Batch-norm folding (SPEC §1).
+/// Batch-norm folding.
 ///
 /// With `sigma = sqrt(var + eps)` and `s = gamma / sigma`:
 /// - BN after the layer:  `W'[o] = W[o] * s[o]`,  `b' = beta + (b - mu) * s`.

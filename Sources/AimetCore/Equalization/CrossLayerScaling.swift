@@ -1,6 +1,6 @@
 import Glibc
 
-/// Cross-layer scaling (SPEC §2, Nagel et al. 2019 §4.1).
+/// Cross-layer scaling (Nagel et al. 2019 §4.1).
 ///
 /// For a pair `L1 -> L2` joined through a positively homogeneous function
 /// (ReLU, PReLU, nothing), rescaling channel i of L1's output by `1/S[i]` and

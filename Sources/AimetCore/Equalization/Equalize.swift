@@ -31,7 +31,7 @@ public struct EqualizeReport: Equatable, Sendable {
     }
 }
 
-/// Auto-mode cross-layer equalization (SPEC §4), AIMET's `equalize_model`.
+/// Auto-mode cross-layer equalization, AIMET's `equalize_model`.
 public enum Equalize {
     public struct Options: Sendable {
         public var foldBatchNorms = true

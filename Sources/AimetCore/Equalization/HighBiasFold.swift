@@ -1,4 +1,4 @@
-/// High-bias fold (SPEC §3, Nagel et al. 2019 §4.2).
+/// High-bias fold (Nagel et al. 2019 §4.2).
 ///
 /// After CLS, layer1's bias may be large. The part of it that always passes
 /// the activation unchanged can move into layer2's bias: with the BN that was

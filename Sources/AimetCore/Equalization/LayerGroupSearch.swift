@@ -13,7 +13,7 @@ public struct ClsSetRef: Equatable, Sendable {
     public var reluBetween: [Bool]
 }
 
-/// Finds layer groups and CLS sets in a graph (SPEC §4 steps 3-4).
+/// Finds layer groups and CLS sets in a graph.
 public enum LayerGroupSearch {
     /// Walks the graph in topological order. A group grows from a conv through
     /// its single consumer: a conv directly, or a ReLU/PReLU whose single

@@ -1,4 +1,4 @@
-/// ReLU6 → ReLU (SPEC §4 step 2): CLS is not valid across ReLU6, which is not
+/// ReLU6 → ReLU: CLS is not valid across ReLU6, which is not
 /// positively homogeneous, so auto mode turns `Clip(0, 6)` into `Relu`.
 public enum ReluSixReplacement {
     /// Rewrites every `Clip` with bounds exactly (0, 6) as `Relu` and returns

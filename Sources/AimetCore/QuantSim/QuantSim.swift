@@ -1,4 +1,4 @@
-/// AIMET's QuantizationSimModel on a graph (SPEC §5, §7): a copy of a model
+/// AIMET's QuantizationSimModel on a graph: a copy of a model
 /// whose weights and op outputs pass through fake quantizers.
 ///
 /// Placement follows a `QuantSimConfig`: a weight quantizer for each Conv /

@@ -1,4 +1,4 @@
-/// An AIMET quantization encoding (SPEC §5): an integer grid `q = 0 ... numSteps`
+/// An AIMET quantization encoding: an integer grid `q = 0 ... numSteps`
 /// whose level `q` stands for the float `(q + offset) * scale`.
 ///
 ///     quantize:    q  = clamp(round(x / scale) - offset, 0, numSteps)
@@ -229,7 +229,7 @@ public struct Encoding: Equatable, Sendable {
     }
 }
 
-/// The grid an analyzer fits (SPEC §5; AIMET quantsim config flags).
+/// The grid an analyzer fits (AIMET quantsim config flags).
 public struct EncodingSettings: Equatable, Sendable {
     public var bitwidth: Int
     public var isSymmetric: Bool
@@ -257,7 +257,7 @@ public struct EncodingSettings: Equatable, Sendable {
     func validate() throws { try Encoding.checkBitwidth(bitwidth) }
 }
 
-/// The smallest scale an analyzer produces (SPEC §5): `min(float32 eps, 0.01 / numSteps)`,
+/// The smallest scale an analyzer produces: `min(float32 eps, 0.01 / numSteps)`,
 /// which is float32 eps (AIMET v2's `_MINIMUM_SCALE`) for every bitwidth up to 16.
 func minimumScale(numSteps: Int) -> Float {
     Swift.min(Float.ulpOfOne, 0.01 / Float(numSteps))

@@ -103,7 +103,7 @@ public enum EncodingAnalyzer: Sendable {
     }
 }
 
-/// TF calibration (AIMET `MinMaxEncodingAnalyzer`, SPEC §5): the running
+/// TF calibration (AIMET `MinMaxEncodingAnalyzer`): the running
 /// minimum and maximum of every value observed. Incremental updates give exactly
 /// the one-shot result.
 public struct MinMaxEncodingAnalyzer: Sendable, Equatable {

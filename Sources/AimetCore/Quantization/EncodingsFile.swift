@@ -4,7 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// AIMET's encodings JSON (SPEC §7, format version 0.6.1): `param_encodings`
+/// AIMET's encodings JSON (format version 0.6.1): `param_encodings`
 /// (parameter name → list of encodings: one, or one per output channel),
 /// optionally `activation_encodings` (tensor name → list) and `version`.
 /// The AdaRound export holds `param_encodings` only; a quantsim export adds

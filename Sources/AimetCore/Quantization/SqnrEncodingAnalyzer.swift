@@ -1,5 +1,5 @@
-/// TF-enhanced calibration (AIMET v2 `SqnrEncodingAnalyzer` with 512 bins,
-/// SPEC §5): a histogram of the observed values, then a grid search for the
+/// TF-enhanced calibration (AIMET v2 `SqnrEncodingAnalyzer` with 512 bins):
+/// a histogram of the observed values, then a grid search for the
 /// (scale, offset) of least expected quantization noise, clipping noise
 /// weighted 3×. Float32 arithmetic in AIMET's order of operations throughout,
 /// so results match AIMET bit for bit (the error sums are accumulated in

@@ -2,7 +2,7 @@
 
 ``Adaround.apply_adaround`` learns, layer by layer, whether each weight of a
 Conv / ConvTranspose / Linear layer rounds up or down, so that the layer's
-output on calibration data stays close to the float model's (SPEC §6). It
+output on calibration data stays close to the float model's. It
 returns a new model whose weights are the adarounded, dequantized values and
 writes ``{path}/{filename_prefix}.encodings``; a QuantizationSimModel with the
 same param bitwidth then loads them with ``set_and_freeze_param_encodings``.
