@@ -32,7 +32,7 @@ final class ArgExtremumKernel: Kernel {
     }
 
     func isBatchSeparable(_ shapes: [[Int]]) -> Bool {
-        (try? Shapes.axis(axis, rank: shapes[0].count)) ?? 0 > 0
+        Shapes.isLaterAxis(axis, rank: shapes[0].count)
     }
 
     func run(_ args: KernelArgs) throws {

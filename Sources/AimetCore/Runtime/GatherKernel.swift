@@ -13,7 +13,7 @@ extension GatherAlongAxis {
     }
 
     func isBatchSeparable(_ shapes: [[Int]]) -> Bool {
-        (try? Shapes.axis(axis, rank: shapes[0].count)) ?? 0 > 0
+        Shapes.isLaterAxis(axis, rank: shapes[0].count)
     }
 }
 

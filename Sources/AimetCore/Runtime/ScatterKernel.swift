@@ -55,7 +55,7 @@ final class ScatterKernel: Kernel {
     }
 
     func isBatchSeparable(_ shapes: [[Int]]) -> Bool {
-        if case .elements(let axis) = kind { return (try? Shapes.axis(axis, rank: shapes[0].count)) ?? 0 > 0 }
+        if case .elements(let axis) = kind { return Shapes.isLaterAxis(axis, rank: shapes[0].count) }
         return false
     }
 

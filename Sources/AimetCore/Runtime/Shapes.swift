@@ -18,6 +18,12 @@ enum Shapes {
         return n
     }
 
+    /// Whether a kernel that works along `axis` (negative: from the end) of a rank-`rank` operand keeps the
+    /// items of axis 0 apart: the axis is a later one (the batch split of `isBatchSeparable`).
+    static func isLaterAxis(_ axis: Int, rank: Int) -> Bool {
+        (try? Shapes.axis(axis, rank: rank)) ?? 0 > 0
+    }
+
     /// `shape` as `[outer, length, inner]` around axis `a` (element `(o, i, j)` at `(o·length + i)·inner + j`).
     static func around(_ shape: [Int], axis a: Int) -> (outer: Int, length: Int, inner: Int) {
         (product(shape, 0..<a), shape[a], product(shape, (a + 1)..<shape.count))
