@@ -162,7 +162,8 @@ final class AdaRoundBenchTests: XCTestCase {
             return ["input": try Tensor(shape: [n, 1, 16, 16], data: Array(calib[(start * 256)..<((start + n) * 256)]))]
         }
         let graph = model.graph
-        let executor = try Executor(graph: graph)
+        var data = try LayerData(graph: graph, opset: 17, threads: 0, batches: batches,
+                                 targets: Set(AdaRound.findLayers(graph).map { graph.nodes[$0.end].output }))
         let iterations = Int(env("AIMETCLE_ADAROUND_ITERATIONS") ?? "2000") ?? 2000
         let seeds = (env("AIMETCLE_ADAROUND_SEEDS") ?? "0,1,2,3,4").split(separator: ",").compactMap { UInt64($0) }
         func write(_ data: [Float], _ path: String) throws {
@@ -172,7 +173,8 @@ final class AdaRoundBenchTests: XCTestCase {
             let node = graph.nodes[layer.node]
             guard let weight = graph.params[layer.weightName], node.op == .gemm || weight.shape.dropFirst(2).allSatisfy({ $0 == 1 }),
                   node.int("group", default: 1) == 1 else { continue }
-            let (input, target) = try AdaRound.capture(layer: node, output: node.output, batches: batches, quantized: executor, float: executor, shared: true)
+            let (input, target) = try data.layer(node: layer.node, inputName: node.input, end: layer.end,
+                                                 targetName: graph.nodes[layer.end].output, what: node.name)
             let encodings = try AdaRoundLayer.weightEncodings(node: node, weight: weight, scheme: .postTrainingTFEnhanced,
                                                               settings: EncodingSettings(bitwidth: 4, symmetric: true), perChannel: false)
             let activation = graph.adaRoundActivation(after: layer.node, opset: 17)

@@ -216,6 +216,13 @@ final class AdaRoundTests: XCTestCase {
             ("conv grouped positions", makeCase(.conv, inShape: [2, 4, 9, 8], weightShape: [6, 2, 3, 3],
                                                 attributes: ["group": .int(2), "strides": .ints([2, 2]), "dilations": .ints([2, 1]),
                                                              "pads": .ints([2, 1, 1, 0])], activation: .prelu([0.2])), true),
+            ("depthwise positions", makeCase(.conv, inShape: [2, 4, 9, 10], weightShape: [4, 1, 3, 3],
+                                             attributes: ["group": .int(4), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])],
+                                             activation: .elementwise(.clip(0, 0.5))), true),
+            ("depthwise dilated positions", makeCase(.conv, inShape: [2, 9, 8, 7], weightShape: [9, 1, 3, 3],
+                                                     attributes: ["group": .int(9), "dilations": .ints([2, 2]),
+                                                                  "pads": .ints([2, 1, 2, 3])],
+                                                     activation: .prelu((1...9).map { Float($0) / 10 })), true),
         ]
     }
 
@@ -248,8 +255,10 @@ final class AdaRoundTests: XCTestCase {
         let all = Dictionary(uniqueKeysWithValues: Self.cases.map { ($0.0, $0.1) })
         var p = Self.parameters(positions: true)
         XCTAssertTrue(try all["conv 3x3"]!.layer(p).engine.takesPositions)
-        // Depthwise and linear layers keep whole samples.
-        XCTAssertFalse(try all["depthwise 3x3"]!.layer(p).engine.takesPositions)
+        XCTAssertTrue(try all["depthwise 3x3"]!.layer(p).engine.takesPositions)
+        // A depthwise multiplier above 1, transposed convs and linear layers keep whole samples.
+        XCTAssertFalse(try all["depthwise 5x5 multiplier 2"]!.layer(p).engine.takesPositions)
+        XCTAssertFalse(try all["conv transpose"]!.layer(p).engine.takesPositions)
         XCTAssertFalse(try all["gemm transB"]!.layer(p).engine.takesPositions)
         // 2 images × 30 positions: sampling 60 or more saves nothing.
         p.positionSamples = 60

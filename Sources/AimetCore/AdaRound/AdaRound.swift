@@ -6,7 +6,8 @@
 /// 1. its weight encoding from the scheme, fixed (`AdaRoundLayer.weightEncodings`);
 /// 2. its input, for every cached batch, from the model whose earlier layers
 ///    already carry their adarounded weights (activations in float), and its
-///    target output from the original float model;
+///    target output from the original float model (`LayerData`: one pass over
+///    the model for all layers);
 /// 3. `AdaRoundLayer`: V, soft rounding, the loss with the activation that
 ///    follows the layer, Adam, hard rounding; nearest rounding when that is
 ///    not beaten on the cached data;
@@ -66,18 +67,17 @@ public enum AdaRound {
         let bitwidths = selected.map { overrides[$0.node] ?? parameters.paramBitwidth }
         let iterations = parameters.resolvedIterations(bitwidths: bitwidths)
         let opset = model.onnxOpset ?? exportOpset
-        let floatExecutor = try Executor(graph: graph, opset: opset, threads: parameters.threads)
-        let batches = Array(inputs.prefix(parameters.numBatches))
+        var data = try LayerData(graph: graph, opset: opset, threads: parameters.threads,
+                                 batches: Array(inputs.prefix(parameters.numBatches)),
+                                 targets: Set(selected.map { graph.nodes[$0.end].output }))
         var entries: [EncodingsFile.Entry] = []
         var reports: [AdaRoundLayerReport] = []
-        var changed = false
 
         for (k, layer) in selected.enumerated() {
             let node = graph.nodes[layer.node]
             let weight = graph.params[layer.weightName]!
-            let quantExecutor = changed ? try Executor(graph: graph, opset: opset, threads: parameters.threads) : floatExecutor
-            let (input, target) = try capture(layer: node, output: graph.nodes[layer.end].output, batches: batches,
-                                              quantized: quantExecutor, float: floatExecutor, shared: !changed)
+            let (input, target) = try data.layer(node: layer.node, inputName: node.input, end: layer.end,
+                                                 targetName: graph.nodes[layer.end].output, what: "layer '\(node.name)'")
             let rule = parameters.config.paramRule("weight", op: node.op.onnxType)
             let settings = EncodingSettings(bitwidth: bitwidths[k], symmetric: rule.symmetric,
                                             strictSymmetric: parameters.config.strictSymmetric,
@@ -99,7 +99,7 @@ public enum AdaRound {
                                               encodings: encodings, parameters: parameters)
             let (rounded, report) = optimiser.run(iterations: iterations, weightName: layer.weightName)
             graph.params[layer.weightName] = rounded
-            changed = true
+            if k + 1 < selected.count { try data.parametersChanged(graph) }
             entries.append(EncodingsFile.Entry(name: layer.weightName, encodings: encodings))
             reports.append(report)
             try progress?(node.name, k, selected.count, report)
@@ -185,64 +185,5 @@ public enum AdaRound {
             overrides[try lookup(name, "the bitwidth override list")] = bits
         }
         return (ignored, overrides)
-    }
-
-    // MARK: - Caching activations
-
-    /// Thrown by the capture hook once it has what it needs, to skip the rest of the model.
-    private struct CaptureComplete: Error {}
-
-    /// The layer's input over all batches from `quantized`, and its output
-    /// (the value `output`) from `float`, concatenated along axis 0. With
-    /// `shared` (the two executors are one model), one run per batch captures both.
-    static func capture(layer node: Node, output outputName: String, batches: [[String: Tensor]], quantized: Executor,
-                        float: Executor, shared: Bool) throws -> (input: Tensor, target: Tensor) {
-        let inputName = node.input
-        var inputs: [Tensor] = [], targets: [Tensor] = []
-        for batch in batches {
-            var input: Tensor?, output: Tensor?
-            func run(_ executor: Executor, wantInput: Bool, wantOutput: Bool) throws {
-                func complete() -> Bool { (!wantInput || input != nil) && (!wantOutput || output != nil) }
-                do {
-                    _ = try executor.run(batch) { name, tensor in
-                        if wantInput && name == inputName { input = tensor }
-                        if wantOutput && name == outputName { output = tensor }
-                        if complete() { throw CaptureComplete() }
-                    }
-                } catch {
-                    // The hook's early stop (however the executor passes it on) ends the run.
-                    guard complete() else { throw error }
-                }
-            }
-            if shared {
-                try run(float, wantInput: true, wantOutput: true)
-            } else {
-                try run(quantized, wantInput: true, wantOutput: false)
-                try run(float, wantInput: false, wantOutput: true)
-            }
-            guard let input, let output else {
-                throw AimetError(.internalError, "layer '\(node.name)': its input '\(inputName)' or output '\(outputName)' was not computed")
-            }
-            inputs.append(input)
-            targets.append(output)
-        }
-        return (try concatenate(inputs, "input of layer '\(node.name)'"), try concatenate(targets, "output of layer '\(node.name)'"))
-    }
-
-    /// Tensors of equal non-batch shape, stacked along axis 0.
-    static func concatenate(_ tensors: [Tensor], _ what: String) throws -> Tensor {
-        let first = tensors[0]
-        guard tensors.count > 1 else { return first }
-        var data: [Float] = []
-        data.reserveCapacity(tensors.reduce(0) { $0 + $1.count })
-        var samples = 0
-        for t in tensors {
-            guard t.rank == first.rank, t.shape.dropFirst() == first.shape.dropFirst() else {
-                throw AimetError.shape("the \(what) has shape \(first.shape) in the first batch and \(t.shape) in another; batches must differ only in size")
-            }
-            data.append(contentsOf: t.data)
-            samples += t.shape[0]
-        }
-        return Tensor(validShape: [samples] + Array(first.shape.dropFirst()), data: data)
     }
 }

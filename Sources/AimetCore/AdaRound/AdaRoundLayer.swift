@@ -103,11 +103,16 @@ public final class AdaRoundLayer {
             try activation.check(channels: m, layer: node.name)
             targets = Self.activated(target.data, activation, channels: m, inner: g.outCount)
             let b = try biasValues(m)
-            if cg == 1 && groups > 1 {
-                // Depthwise: the direct kernel on whole images (cheaper per position than any sampling).
+            let sampled = parameters.positionSamples.map { $0 < min(parameters.batchSize, samples) * g.outCount } ?? false
+            if cg == 1 && groups > 1 && m == groups && sampled {
+                // Depthwise, the estimator: a direct kernel on the sampled positions.
+                engine = DepthwisePositionsEngine(geometry: g, channels: m, samples: samples, inputs: input.data,
+                                                  targets: targets, bias: b, activation: activation, workers: workers)
+            } else if cg == 1 && groups > 1 {
+                // Depthwise: the direct kernel on whole images.
                 engine = DepthwiseEngine(geometry: g, channels: groups, outChannels: m, samples: samples, inputs: input.data,
                                          targets: targets, bias: b, activation: activation, workers: workers)
-            } else if let positions = parameters.positionSamples, positions < min(parameters.batchSize, samples) * g.outCount {
+            } else if sampled {
                 // The estimator, where it samples fewer positions than a mini-batch of whole images holds.
                 engine = ConvPositionsEngine(geometry: g, groups: groups, inPerGroup: cg, outChannels: m, samples: samples,
                                              inputs: input.data, targets: targets, bias: b, activation: activation, workers: workers)

@@ -30,12 +30,13 @@ public struct AdaRoundParameters: Sendable {
     /// bit (on one machine with the same `threads`: the split of the work fixes
     /// the order of the float sums).
     public var seed: UInt64 = 0
-    /// Optional estimator: when set, each step of a (non-depthwise) Conv layer
-    /// uses this many output positions drawn uniformly from all cached images
-    /// (with replacement) instead of `batchSize` whole images — an unbiased
-    /// estimate of the same loss, much cheaper over large feature maps. Layers
-    /// whose whole-image mini-batch has no more positions than this, depthwise
-    /// and transposed convs and linear layers keep whole samples.
+    /// Optional estimator: when set, each step of a Conv layer (depthwise
+    /// ones too, when each output channel has its own input channel) uses this
+    /// many output positions drawn uniformly from all cached images (with
+    /// replacement) instead of `batchSize` whole images — an unbiased estimate
+    /// of the same loss, much cheaper over large feature maps. Layers whose
+    /// whole-image mini-batch has no more positions than this, transposed convs
+    /// and linear layers keep whole samples.
     public var positionSamples: Int?
     /// Weight bitwidth (2...16).
     public var paramBitwidth: Int = 4

@@ -230,3 +230,117 @@ final class DepthwiseEngine: EngineCore, ReconstructionEngine {
         }
     }
 }
+
+/// A depthwise convolution with one output channel per input channel, on
+/// sampled output positions (the position-sampling estimator), data NHWC: a
+/// position's window is `kH·kW` runs of the `C` contiguous channels of one
+/// input pixel, so with the weights stored tap-major (`w'[k][c] = w[c][k]`)
+///
+///     y[c]       = Σ_k w'[k][c] · x̂_k[c]        (x̂_k: tap k's input pixel, 0 in the padding)
+///     dw'[k][c] += dY[c] · x̂_k[c]
+///
+/// run 8 channels at a time. A position costs `2·kH·kW·C` multiply-adds where
+/// the whole-image engine spends that on every position of every image of a
+/// mini-batch; each worker takes a share of the positions and its own
+/// gradient buffer.
+final class DepthwisePositionsEngine: EngineCore, ReconstructionEngine {
+    let geometry: ConvGeometry
+    let channels: Int
+    var positionsPerSample: Int { geometry.outCount }
+    var takesPositions: Bool { true }
+    // inputs [N, inH, inW, C], targets [N, P, C]
+    private var tapMajor: [Float]
+    private let partials: GradientPartials
+
+    /// `inputs`: `[N, C, inH, inW]`, `targets`: `[N, C, outH, outW]` after the activation; stored channels-last.
+    init(geometry g: ConvGeometry, channels: Int, samples: Int, inputs: [Float], targets: [Float], bias: [Float],
+         activation: AdaRoundActivation, workers: Int) {
+        geometry = g
+        self.channels = channels
+        tapMajor = [Float](repeating: 0, count: channels * g.kernelCount)
+        partials = GradientPartials(workers: max(1, workers), count: channels * g.kernelCount)
+        super.init(samples: samples, inputs: channelsLast(inputs, images: samples, channels: channels, plane: g.inCount),
+                   targets: channelsLast(targets, images: samples, channels: channels, plane: g.outCount),
+                   bias: bias, activation: activation, workers: workers)
+    }
+
+    func run(_ indices: UnsafeBufferPointer<Int>, weight: UnsafePointer<Float>,
+             gradient: UnsafeMutablePointer<Float>?, scale: Float) -> Double {
+        let g = geometry, kk = g.kernelCount, c = channels
+        tapMajor.withUnsafeMutableBufferPointer { wp in
+            for ch in 0..<c {
+                for k in 0..<kk { wp[k * c + ch] = weight[ch * kk + k] }
+            }
+        }
+        let total = indices.count
+        let shares = min(workers, max(1, total / 64))
+        let withGradient = gradient != nil
+        losses.reset()
+        inputs.withUnsafeBufferPointer { xb in
+            targets.withUnsafeBufferPointer { tb in
+                tapMajor.withUnsafeBufferPointer { wpb in
+                    let x = xb.baseAddress!, t = tb.baseAddress!, wp = wpb.baseAddress!
+                    let biases = bias.pointer, slopePointer = slopes.map { UnsafePointer($0.pointer) }
+                    Parallel.forEach(total, workers: shares) { range, w in
+                        let y = workspaces[w].floats(c, slot: 1)
+                        let dW: UnsafeMutablePointer<Float>? = withGradient ? partials.zeroed(w) : nil
+                        var loss = 0.0
+                        for s in range {
+                            let position = indices[s]
+                            y.update(repeating: 0, count: c)
+                            forEachTap(position, x) { k, pixel in Self.multiplyAdd(y, wp + k * c, pixel, c) }
+                            loss += lossEpilogueChannels(y, t + position * c, c, bias: biases, activation,
+                                                         slopes: slopePointer, scale: scale, gradient: withGradient)
+                            if let dW {
+                                forEachTap(position, x) { k, pixel in Self.multiplyAdd(dW + k * c, UnsafePointer(y), pixel, c) }
+                            }
+                        }
+                        losses.add(w, loss)
+                    }
+                    if let gradient {
+                        let sum = partials.buffer(0)
+                        partials.sum(shares, into: sum)
+                        for ch in 0..<c {
+                            for k in 0..<kk { gradient[ch * kk + k] = sum[k * c + ch] }
+                        }
+                    }
+                }
+            }
+        }
+        return losses.total
+    }
+
+    /// Calls `body(k, pixel)` for each tap `k` of output position `position`
+    /// (flat `img·P + p`) that falls inside the input, `pixel` its `C` channels.
+    @inline(__always)
+    private func forEachTap(_ position: Int, _ x: UnsafePointer<Float>, _ body: (Int, UnsafePointer<Float>) -> Void) {
+        let g = geometry, c = channels
+        let img = position / g.outCount, pix = position - img * g.outCount
+        let oy = pix / g.outW, ox = pix - oy * g.outW
+        let image = x + img * g.inCount * c
+        for ky in 0..<g.kH {
+            let iy = oy * g.strideH - g.padTop + ky * g.dilationH
+            guard iy >= 0 && iy < g.inH else { continue }
+            for kx in 0..<g.kW {
+                let ix = ox * g.strideW - g.padLeft + kx * g.dilationW
+                guard ix >= 0 && ix < g.inW else { continue }
+                body(ky * g.kW + kx, image + (iy * g.inW + ix) * c)
+            }
+        }
+    }
+
+    /// `acc[0..<n] += a[0..<n] · b[0..<n]`.
+    @inline(__always)
+    private static func multiplyAdd(_ acc: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                    _ n: Int) {
+        var j = 0
+        while j + 8 <= n {
+            acc.store8(acc.load8(j) + a.load8(j) * b.load8(j), j)
+            j += 8
+        }
+        while j < n {
+            acc[j] += a[j] * b[j]
+            j += 1
+        }
+    }
+}

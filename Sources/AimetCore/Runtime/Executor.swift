@@ -62,7 +62,7 @@ public final class Executor: Sendable {
     }
 
     /// Shapes (and, for the fused plan, the schedule) for one set of input shapes.
-    private struct Prepared: Sendable {
+    struct Prepared: Sendable {
         var table: ShapeTable
         var schedule: Schedule?
     }
@@ -151,23 +151,7 @@ public final class Executor: Sendable {
     /// left them). A name the run does not compute is an error (`.unsupported`).
     public func run(values inputs: [String: Value], hook: ((String, inout Tensor) throws -> Void)?,
                     capture: Set<String>) throws -> (outputs: [String: Value], captured: [String: Value]) {
-        let declared = program.inputs
-        for name in inputs.keys.sorted() where !declared.contains(where: { $0.name == name }) {
-            throw AimetError.unknownName("the graph has no input named '\(name)' (its inputs: \(declared.map { "'\($0.name)'" }.joined(separator: ", ")))")
-        }
-        var given: [(shape: [Int], value: Value?)] = []
-        var arrays: [[Float]] = []
-        for input in declared {
-            guard let value = inputs[input.name] else {
-                throw AimetError.invalid("missing input '\(input.name)' (the graph's inputs: \(declared.map { "'\($0.name)'" }.joined(separator: ", ")))")
-            }
-            guard value.type == input.type else {
-                throw AimetError.invalid("input '\(input.name)' is \(value.type); the graph declares it \(input.type)")
-            }
-            try Executor.check(value, against: input.shape, name: input.name)
-            given.append((value.shape, input.knownBeforeRun ? value : nil))
-            arrays.append(value.slots)
-        }
+        let (given, arrays) = try checked(inputs)
         let exact = hook != nil || !capture.isEmpty
         let wanted = Set(capture.compactMap { program.ids[$0] })
         var captured: [Int: [Float]] = [:]
@@ -184,7 +168,7 @@ public final class Executor: Sendable {
                     try self.runStaged(schedule, table, inputs: pointers, inputArrays: arrays, workspaces: workspaces)
                 }
             }
-            return try execute(plan, table, arrays, workers: threads, workspaces: workspaces, hook: hook,
+            return try execute(exact: exact, table, arrays, workers: threads, workspaces: workspaces, hook: hook,
                                capture: wanted, captured: &captured)
         }
         var result: [String: Value] = [:]
@@ -212,6 +196,29 @@ public final class Executor: Sendable {
 
     // MARK: - Inputs
 
+    /// The inputs in the graph's order, checked: each input's shape (and, for
+    /// integer and bool inputs, value, which shape arithmetic may read), and its slots.
+    func checked(_ inputs: [String: Value]) throws -> (given: [(shape: [Int], value: Value?)], arrays: [[Float]]) {
+        let declared = program.inputs
+        for name in inputs.keys.sorted() where !declared.contains(where: { $0.name == name }) {
+            throw AimetError.unknownName("the graph has no input named '\(name)' (its inputs: \(declared.map { "'\($0.name)'" }.joined(separator: ", ")))")
+        }
+        var given: [(shape: [Int], value: Value?)] = []
+        var arrays: [[Float]] = []
+        for input in declared {
+            guard let value = inputs[input.name] else {
+                throw AimetError.invalid("missing input '\(input.name)' (the graph's inputs: \(declared.map { "'\($0.name)'" }.joined(separator: ", ")))")
+            }
+            guard value.type == input.type else {
+                throw AimetError.invalid("input '\(input.name)' is \(value.type); the graph declares it \(input.type)")
+            }
+            try Executor.check(value, against: input.shape, name: input.name)
+            given.append((value.shape, input.knownBeforeRun ? value : nil))
+            arrays.append(value.slots)
+        }
+        return (given, arrays)
+    }
+
     /// Rank, non-batch dimensions (where declared), non-empty, finite.
     private static func check(_ value: Value, against declared: [Int]?, name: String) throws {
         if let declared {
@@ -229,7 +236,7 @@ public final class Executor: Sendable {
 
     // MARK: - Plans and shapes
 
-    private func prepare(exact: Bool, plan: Plan, inputs: [(shape: [Int], value: Value?)]) throws -> Prepared {
+    func prepare(exact: Bool, plan: Plan, inputs: [(shape: [Int], value: Value?)]) throws -> Prepared {
         let key = ShapeKey(exact: exact, shapes: inputs.map(\.shape), values: inputs.map(\.value))
         if let prepared = shapeCache.withLock({ $0[key] }) { return prepared }
         let table = try ShapeTable(program: program, plan: plan, inputs: inputs)
@@ -250,13 +257,13 @@ public final class Executor: Sendable {
         shapeCache.withLock { $0[ShapeKey(exact: false, shapes: inputShapes, values: inputShapes.map { _ in nil })]?.schedule }
     }
 
-    private func acquireWorkspaces(_ count: Int) -> [Workspace] {
+    func acquireWorkspaces(_ count: Int) -> [Workspace] {
         workspacePool.withLock { pool in
             (0..<count).map { _ in pool.popLast() ?? Workspace() }
         }
     }
 
-    private func releaseWorkspaces(_ workspaces: [Workspace]) {
+    func releaseWorkspaces(_ workspaces: [Workspace]) {
         workspacePool.withLock { pool in
             pool.append(contentsOf: workspaces)
             // Concurrent runs may have created extra workspaces: keep a bounded pool.
@@ -266,96 +273,29 @@ public final class Executor: Sendable {
 
     // MARK: - Execution
 
-    /// Runs `plan` over whole tensors of the table's shapes; returns the graph outputs by id.
-    private func execute(_ plan: Plan, _ table: ShapeTable, _ inputs: [[Float]], workers: Int, workspaces: [Workspace],
+    /// Runs the exact or the fused plan over whole tensors of the table's shapes; returns the graph outputs by id.
+    private func execute(exact: Bool, _ table: ShapeTable, _ inputs: [[Float]], workers: Int, workspaces: [Workspace],
                          hook: ((String, inout Tensor) throws -> Void)?, capture: Set<Int>,
                          captured: inout [Int: [Float]]) throws -> [Int: [Float]] {
-        let shapes = table.shapes
-        var values = [[Float]?](repeating: nil, count: program.names.count)
         // Arrays of values that died in the previous run, reused by size: big
         // fresh arrays would be new memory, faulted in page by page on every run.
-        var pool = arrayPool.withLock { pool -> [Int: [[Float]]] in
+        let pool = arrayPool.withLock { pool -> [Int: [[Float]]] in
             defer { pool = [:] }
             return pool
         }
-        var owned = [Bool](repeating: false, count: program.names.count)
-        let outputs = Set(program.outputs.map(\.id))
-        defer {
-            // Also when a hook stops the run early (AdaRound's capture does, every layer): the arrays
-            // still held go back to the pool, which the next run takes.
-            for v in values.indices where owned[v] && !outputs.contains(v) {
-                if let array = values[v] { pool[array.count, default: []].append(array) }
-            }
-            arrayPool.withLock { $0 = pool }
+        let walk = Walk(program: program, exact: exact, table: table,
+                        inputs: inputs, pool: pool)
+        // Also when a hook stops the run early: the arrays still held go back to the pool, which the next run takes.
+        defer { arrayPool.withLock { $0 = walk.deadArrays() } }
+        for input in program.inputs {
+            if let hook, input.type == .float32 { try walk.watch(input.id, hook) }
+            if capture.contains(input.id) { captured[input.id] = walk.values[input.id] }
         }
-        for c in program.constants { values[c.id] = c.value.slots }
-        for (id, value) in table.known { values[id] = value.slots }
-        for (k, input) in program.inputs.enumerated() {
-            values[input.id] = inputs[k]
-            if let hook, input.type == .float32 { try watch(input.id, &values, shapes, hook) }
-            if capture.contains(input.id) { captured[input.id] = values[input.id] }
-        }
-        for (i, step) in plan.steps.enumerated() where !table.isKnown(step) {
-            var operands: [[Float]] = []
-            operands.reserveCapacity(step.operands.count)
-            for v in step.operands {
-                guard let data = values[v] else {
-                    throw AimetError(.internalError, "node '\(step.node)' (\(step.op)): operand '\(program.names[v])' has no value")
-                }
-                operands.append(data)
-            }
-            if step.kernel.isView {
-                values[step.output] = operands[0]
-            } else {
-                let outShape = shapes[step.output]
-                let count = table.slots(step.output, program)
-                let operandShapes = step.operands.map { shapes[$0] }
-                // (A pooled array still shared with a view or a value the hook kept is
-                // copied on write, so nobody else sees the new contents.)
-                var output = pool[count]?.popLast()
-                try Executor.withPointers(operands) { pointers in
-                    func compute(_ base: UnsafeMutablePointer<Float>) throws {
-                        try step.named {
-                            try step.kernel.run(KernelArgs(inputs: pointers, shapes: operandShapes, output: base, outputShape: outShape,
-                                                           workers: workers, workspaces: workspaces))
-                        }
-                    }
-                    if output != nil {
-                        try output!.withUnsafeMutableBufferPointer { if let base = $0.baseAddress { try compute(base) } }
-                    } else {
-                        output = try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-                            if let base = buffer.baseAddress { try compute(base) }
-                            initialized = count
-                        }
-                    }
-                }
-                values[step.output] = output
-                owned[step.output] = true
-            }
-            if let hook, program.types[step.output] == .float32 { try watch(step.output, &values, shapes, hook) }
-            if capture.contains(step.output) { captured[step.output] = values[step.output] }
-            for v in plan.releases[i] {
-                if owned[v] && !outputs.contains(v), let array = values[v] { pool[array.count, default: []].append(array) }
-                values[v] = nil
-            }
-        }
+        try walk.advance(to: walk.plan.steps.count, workers: workers, workspaces: workspaces, hook: hook,
+                         keep: capture, kept: &captured)
         var result: [Int: [Float]] = [:]
-        for output in program.outputs { result[output.id] = values[output.id] }
+        for output in program.outputs { result[output.id] = walk.values[output.id] }
         return result
-    }
-
-    /// Hands a float value to the hook (moved out of the table, so an in-place
-    /// change does not copy) and takes it back.
-    private func watch(_ id: Int, _ values: inout [[Float]?], _ shapes: [[Int]],
-                       _ hook: (String, inout Tensor) throws -> Void) throws {
-        guard let data = values[id] else { return }
-        values[id] = nil
-        var tensor = Tensor(validShape: shapes[id], data: data)
-        try hook(program.names[id], &tensor)
-        guard tensor.shape == shapes[id], tensor.data.count == data.count else {
-            throw AimetError.shape("the hook changed '\(program.names[id])' from shape \(shapes[id]) to \(tensor.shape) with \(tensor.data.count) values; it may change values only")
-        }
-        values[id] = tensor.data
     }
 
     /// Pointers to the storage of every array, valid inside `body`.

@@ -28,6 +28,8 @@ struct Program: Sendable {
     let outputs: [(id: Int, name: String)]
     let exact: Plan
     let fused: Plan
+    /// The exact plan's steps of node `i` (in graph order) are `exactStart[i] ..< exactStart[i + 1]`.
+    let exactStart: [Int]
 
     /// Folding stops at constants larger than this (elements): an Expand of a constant to a huge shape stays a step.
     static let foldLimit = 1 << 24
@@ -98,13 +100,16 @@ struct Program: Sendable {
 
         // Exact plan: one step per compiled step, in node order.
         var exactSteps: [Step] = []
+        var exactStart: [Int] = []
         for (i, node) in graph.nodes.enumerated() {
+            exactStart.append(exactSteps.count)
             for step in compiled[i] ?? [] {
                 exactSteps.append(Step(node: node.name, op: node.op.onnxType, kernel: step.kernel,
                                        operands: step.operands.map(id), output: id(step.output)))
             }
         }
         exact = Plan(steps: exactSteps, keep: keep)
+        self.exactStart = exactStart + [exactSteps.count]
 
         // Fused plan, without the steps whose value nothing needs.
         var fusedSteps = try Fusion(graph, compiled, contexts, types, known: known).steps(id)
