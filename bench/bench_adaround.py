@@ -47,7 +47,7 @@ LAYERS = [
     ("resnet18 layer1 conv 64->64 3x3 @56x56", 207.0,
      lambda: nn.Sequential(nn.Conv2d(64, 64, 3, padding=1, bias=False), nn.ReLU()), (64, 56, 56), [2048, 4096]),
     ("mbv2 depthwise 3x3 x144 @56x56", 298.0,
-     lambda: nn.Sequential(nn.Conv2d(144, 144, 3, padding=1, groups=144), nn.ReLU6()), (144, 56, 56), []),
+     lambda: nn.Sequential(nn.Conv2d(144, 144, 3, padding=1, groups=144), nn.ReLU6()), (144, 56, 56), [2048, 4096]),
     ("mbv2 pointwise 144->24 @56x56", 81.0,
      lambda: nn.Sequential(nn.Conv2d(144, 24, 1)), (144, 56, 56), [2048, 4096]),
     ("Linear 512->1000", 8.4, lambda: nn.Sequential(nn.Linear(512, 1000)), (512,), []),

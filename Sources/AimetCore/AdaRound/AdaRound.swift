@@ -95,7 +95,7 @@ public enum AdaRound {
                 activation = .none  // a PRelu broadcasting along another axis: not a per-channel activation
             }
             let optimiser = try AdaRoundLayer(node: node, weight: weight, bias: layer.biasName.map { graph.params[$0]! },
-                                              input: input, target: target, activation: activation,
+                                              input: input, target: consume target, activation: activation,
                                               encodings: encodings, parameters: parameters)
             let (rounded, report) = optimiser.run(iterations: iterations, weightName: layer.weightName)
             graph.params[layer.weightName] = rounded

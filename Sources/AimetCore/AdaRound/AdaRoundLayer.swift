@@ -52,7 +52,7 @@ public final class AdaRoundLayer {
     ///   - target: the float layer's output on the same samples (before the activation).
     ///   - activation: the activation after the layer, applied to both outputs in the loss.
     ///   - encodings: the weight's encodings (see `weightEncodings`).
-    public init(node: Node, weight: Tensor, bias: Tensor?, input: Tensor, target: Tensor,
+    public init(node: Node, weight: Tensor, bias: Tensor?, input: Tensor, target: consuming Tensor,
                 activation: AdaRoundActivation, encodings: [Encoding], parameters: AdaRoundParameters) throws {
         try parameters.validate()
         name = node.name
@@ -101,7 +101,7 @@ public final class AdaRoundLayer {
             let g = try window.geometry(input: Array(input.shape.dropFirst(2)))
             try checkTarget(weight.rank == 4 ? [samples, m, g.outH, g.outW] : [samples, m, g.outW])
             try activation.check(channels: m, layer: node.name)
-            targets = Self.activated(target.data, activation, channels: m, inner: g.outCount)
+            targets = Self.activated(&target, activation, channels: m, inner: g.outCount)
             let b = try biasValues(m)
             let sampled = parameters.positionSamples.map { $0 < min(parameters.batchSize, samples) * g.outCount } ?? false
             if cg == 1 && groups > 1 && m == groups && sampled {
@@ -146,7 +146,7 @@ public final class AdaRoundLayer {
             let m = mg * groups
             try checkTarget(rank == 2 ? [samples, m, g.inH, g.inW] : [samples, m, g.inW])
             try activation.check(channels: m, layer: node.name)
-            targets = Self.activated(target.data, activation, channels: m, inner: g.inCount)
+            targets = Self.activated(&target, activation, channels: m, inner: g.inCount)
             engine = ConvTransposeEngine(geometry: g, groups: groups, inChannels: c, outPerGroup: mg, samples: samples,
                                          inputs: input.data, targets: targets, bias: try biasValues(m), activation: activation,
                                          workers: workers)
@@ -168,7 +168,7 @@ public final class AdaRoundLayer {
             let rows = input.shape.dropFirst().dropLast().reduce(1, *)
             try checkTarget(Array(input.shape.dropLast()) + [fout])
             try activation.check(channels: fout, layer: node.name)
-            targets = Self.activated(target.data, activation, channels: fout, inner: 1)
+            targets = Self.activated(&target, activation, channels: fout, inner: 1)
             let alpha = node.op == .gemm ? node.float("alpha", default: 1) : 1
             let beta = node.op == .gemm ? node.float("beta", default: 1) : 1
             engine = LinearEngine(inFeatures: fin, outFeatures: fout, rows: rows, alpha: alpha, samples: samples,
@@ -199,10 +199,13 @@ public final class AdaRoundLayer {
     /// Positions per evaluation chunk of a position-sampling engine.
     static let evaluationChunk = 4096
 
-    /// `act(target)` channel by channel (`[N, channels, inner]`, or `[rows, channels]` with `inner` 1).
-    private static func activated(_ data: [Float], _ activation: AdaRoundActivation, channels: Int, inner: Int) -> [Float] {
-        guard activation != .none else { return data }
-        var out = data
+    /// `act(target)` channel by channel (`[N, channels, inner]`, or `[rows, channels]` with `inner` 1),
+    /// the values taken out of `target` (in place when nothing else holds them: the targets of
+    /// early layers are the largest arrays AdaRound keeps).
+    private static func activated(_ target: inout Tensor, _ activation: AdaRoundActivation, channels: Int, inner: Int) -> [Float] {
+        var out = target.data
+        target.data = []
+        guard activation != .none else { return out }
         out.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
             if inner == 1 {

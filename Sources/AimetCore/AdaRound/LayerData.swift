@@ -19,6 +19,11 @@ struct LayerData {
     private let targets: Set<String>
     /// Targets computed but not yet asked for, per batch.
     private var pending: [[String: Tensor]]
+    /// The last layer's input, taken out of the quantized walks while AdaRound
+    /// works on it (so its values are held once, concatenated, not also per batch
+    /// — the input of an early layer is among the largest arrays): the name, the
+    /// concatenated values and each batch's share, given back before the walks go on.
+    private var lent: (name: String, data: [Float], counts: [Int])?
     private let opset: Int
 
     /// Walks of `graph` on each batch (graph input name → tensor, batch axis 0), before the first node.
@@ -39,10 +44,11 @@ struct LayerData {
     /// along axis 0. Layers must be asked for in graph order.
     mutating func layer(node: Int, inputName: String, end: Int, targetName: String,
                         what: String) throws -> (input: Tensor, target: Tensor) {
+        giveBack()
         var inputs: [Tensor] = [], outputs: [Tensor] = []
         for b in floatWalks.indices {
             _ = try quantized.advance(quantizedWalks[b], toNode: node, keep: [])
-            guard let input = quantized.current(quantizedWalks[b], inputName) else {
+            guard let input = quantized.take(quantizedWalks[b], inputName) else {
                 throw AimetError(.internalError, "\(what): its input '\(inputName)' was not computed")
             }
             inputs.append(input)
@@ -52,7 +58,24 @@ struct LayerData {
             }
             outputs.append(target)
         }
-        return (try Self.concatenate(inputs, "input of \(what)"), try Self.concatenate(outputs, "output of \(what)"))
+        let input = try Self.concatenate(inputs, "input of \(what)")
+        lent = (inputName, input.data, inputs.map(\.count))
+        return (input, try Self.concatenate(outputs, "output of \(what)"))
+    }
+
+    /// Gives the last layer's input back to the quantized walks, batch by batch.
+    private mutating func giveBack() {
+        guard let (name, data, counts) = lent else { return }
+        lent = nil
+        if counts.count == 1 {
+            quantized.giveBack(quantizedWalks[0], name, data)
+            return
+        }
+        var start = 0
+        for (b, count) in counts.enumerated() {
+            quantized.giveBack(quantizedWalks[b], name, Array(data[start..<(start + count)]))
+            start += count
+        }
     }
 
     /// The layers from here on run with `graph`'s parameters (a layer's weights just chosen).

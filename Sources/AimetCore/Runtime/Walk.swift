@@ -118,6 +118,15 @@ final class Walk {
         }
     }
 
+    /// Takes value `id` out of the walk (it holds no reference to it until `put` gives it back).
+    func take(_ id: Int) -> [Float]? {
+        defer { values[id] = nil }
+        return values[id]
+    }
+
+    /// Gives back a value taken out.
+    func put(_ id: Int, _ data: [Float]) { values[id] = data }
+
     /// Hands a float value to the hook (moved out of the table, so an in-place
     /// change does not copy) and takes it back.
     func watch(_ id: Int, _ hook: (String, inout Tensor) throws -> Void) throws {
@@ -163,9 +172,15 @@ extension Executor {
         return result
     }
 
-    /// The float value `name` as `walk` holds it now (nil: not computed yet, or read for the last time).
-    func current(_ walk: Walk, _ name: String) -> Tensor? {
-        guard let id = program.ids[name], program.types[id] == .float32, let data = walk.values[id] else { return nil }
+    /// The float value `name` as `walk` holds it now (nil: not computed yet, or read for the last
+    /// time), taken out of the walk: it must be given back (`giveBack`) before the walk goes on.
+    func take(_ walk: Walk, _ name: String) -> Tensor? {
+        guard let id = program.ids[name], program.types[id] == .float32, let data = walk.take(id) else { return nil }
         return Tensor(validShape: walk.table.shapes[id], data: data)
+    }
+
+    /// Gives a value taken out of `walk` back to it.
+    func giveBack(_ walk: Walk, _ name: String, _ data: [Float]) {
+        if let id = program.ids[name] { walk.put(id, data) }
     }
 }
