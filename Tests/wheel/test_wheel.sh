@@ -58,16 +58,23 @@ only_glibc_outside() {
         END { exit foreign }'
 }
 
+# give_up MESSAGE: a check that the rest depends on failed.
+give_up() {
+    echo "FAIL: $*" >&2
+    failed=$((failed + 1))
+    finish
+}
+
 # The Swift toolchain: its root (above usr/bin/swift) and the folder of its runtime libraries.
-swift_bin=$(command -v "${SWIFT:-swift}") || { echo "no swift on PATH: the test hides the toolchain it finds there" >&2; finish; }
+swift_bin=$(command -v "${SWIFT:-swift}") || give_up "no swift on PATH: the test hides the toolchain it finds there"
 TOOLCHAIN=$(dirname "$(dirname "$(dirname "$(readlink -f "$swift_bin")")")")
 RUNTIME=$("$swift_bin" -print-target-info | "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["paths"]["runtimeLibraryPaths"][0])')
 case $TOOLCHAIN in
-    / | /usr | /usr/local)
-        echo "the Swift toolchain is in the system folders ($swift_bin): this test cannot hide it" >&2
-        failed=$((failed + 1))
-        finish
-        ;;
+    / | /usr | /usr/local) give_up "the Swift toolchain is in the system folders ($swift_bin): this test cannot hide it" ;;
+esac
+case $RUNTIME in
+    "$TOOLCHAIN"/*) [ -f "$RUNTIME/libswiftCore.so" ] || give_up "no libswiftCore.so in the toolchain's runtime folder $RUNTIME" ;;
+    *) give_up "the Swift runtime ($RUNTIME) is not inside the toolchain ($TOOLCHAIN): hiding one leaves the other" ;;
 esac
 
 # without_toolchain COMMAND...: COMMAND in a mount namespace where an empty folder covers $TOOLCHAIN.
@@ -82,7 +89,7 @@ without_toolchain() {
 check "make wheel" make -s -C "$ROOT" wheel
 wheels=("$ROOT"/dist/aimetcle-*-py3-none-manylinux_*_x86_64.whl)
 check "make wheel writes one manylinux wheel into dist/" test ${#wheels[@]} -eq 1 -a -f "${wheels[0]}"
-[ -f "${wheels[0]}" ] || finish
+[ -f "${wheels[0]}" ] || finish  # (that check failed)
 WHEEL=${wheels[0]}
 check "the wheel holds the package, library, command line, header, pkg-config file, licenses and console script" \
     "$PYTHON" - "$WHEEL" <<'EOF'
@@ -102,7 +109,7 @@ check "pip installs the wheel into a fresh virtualenv" \
     sh -c "'$PYTHON' -m venv '$T/venv' && '$T/venv/bin/python' -m pip install --quiet --disable-pip-version-check '$WHEEL'"
 PKG=$(cd / && "$T/venv/bin/python" -c 'import aimetcle, os; print(os.path.dirname(aimetcle.__file__))' 2>&1)
 check "the virtualenv imports the installed package" test -f "$PKG/libaimetcle.so"
-[ -f "$PKG/libaimetcle.so" ] || finish
+[ -f "$PKG/libaimetcle.so" ] || finish  # (that check failed)
 
 check "ldd: libaimetcle.so loads nothing from outside the package but glibc" only_glibc_outside "$PKG/libaimetcle.so" "$PKG"
 check "ldd: the command line loads nothing from outside the package but glibc" only_glibc_outside "$PKG/bin/aimetcle" "$PKG"
