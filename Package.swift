@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -13,7 +13,9 @@ let package = Package(
         .executable(name: "aimetcle-cli", targets: ["AimetCLI"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        // Without its default traits (Foundation stream helpers this package does not use),
+        // SwiftProtobuf needs FoundationEssentials only, and Foundation with ICU stays out of the library.
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0", traits: []),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
     ],
     targets: [

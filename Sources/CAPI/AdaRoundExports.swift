@@ -1,6 +1,10 @@
 import AimetCore
 import CAimetABI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 // AIMET's Adaround.apply_adaround on a model handle, in header order.
 

@@ -1,6 +1,10 @@
 import AimetCore
 import CAimetABI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 // The model-handle half of the C ABI, in header order.
 

@@ -1,6 +1,10 @@
 import AimetCore
 import CAimetABI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 // AIMET's QuantizationSimModel over a model handle, in header order.
 

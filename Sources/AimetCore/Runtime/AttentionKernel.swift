@@ -1,4 +1,6 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// ONNX Attention (opset 23/24): scaled dot-product attention over heads.
 ///
@@ -214,7 +216,7 @@ final class AttentionKernel: Kernel {
                 BLAS.sgemm(transB: true, m: d.lq, n: d.lkv, k: d.d, alpha: alpha, a: qh, lda: lda,
                            b: kh, ldb: d.threeD ? d.hkv * d.d : d.d, c: scores + d.p, ldc: t)
                 if softcap > 0 {
-                    for j in 0..<(d.lq * t) { scores[j] = softcap * Foundation.tanh(scores[j] / softcap) }
+                    for j in 0..<(d.lq * t) { scores[j] = softcap * tanhf(scores[j] / softcap) }
                 }
                 let scoresOut = y + item * d.lq * t
                 if output == .scores && scoresMode <= 1 {
@@ -247,7 +249,7 @@ final class AttentionKernel: Kernel {
                     for j in 0..<t { top = max(top, row[j]) }
                     var sum: Float = 0
                     for j in 0..<t {
-                        let e = Foundation.exp(row[j] - top)
+                        let e = expf(row[j] - top)
                         row[j] = e
                         sum += e
                     }

@@ -78,7 +78,7 @@ public enum NPY {
 
     /// The text of `'key': value` in the header dict (up to the next `,` at depth 0 or `}`).
     private static func field(_ key: String, in header: String) throws -> String {
-        guard let range = header.range(of: "'\(key)':") else { throw bad("the header has no '\(key)'") }
+        guard let range = header.firstRange(of: "'\(key)':") else { throw bad("the header has no '\(key)'") }
         var depth = 0
         var value = ""
         for c in header[range.upperBound...] {
@@ -87,13 +87,22 @@ public enum NPY {
             if depth == 0 && (c == "," || c == "}") { break }
             value.append(c)
         }
-        return value.trimmingCharacters(in: .whitespaces)
+        return String(trimmed(value[...]))
+    }
+
+    /// `text` without the spaces and tabs at either end.
+    private static func trimmed(_ text: Substring) -> Substring {
+        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = text.firstIndex(where: { !isBlank($0) }), let last = text.lastIndex(where: { !isBlank($0) }) else {
+            return ""
+        }
+        return text[first...last]
     }
 
     private static func parseShape(_ text: String) throws -> [Int] {
         guard text.hasPrefix("("), text.hasSuffix(")") else { throw bad("cannot read the shape \(text)") }
         let inner = text.dropFirst().dropLast()
-        return try inner.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map {
+        return try inner.split(separator: ",").map { trimmed($0) }.filter { !$0.isEmpty }.map {
             guard let d = Int($0), d >= 0 else { throw bad("cannot read the shape \(text)") }
             return d
         }
