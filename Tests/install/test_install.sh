@@ -8,21 +8,7 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PYTHON=${PYTHON:-python3}
-T=$(mktemp -d "${TMPDIR:-/tmp}/aimetcle-install-test.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-passed=0
-failed=0
-check() {
-    local description=$1
-    shift
-    if "$@" >"$T/out" 2>&1; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL: $description" >&2
-        sed 's/^/  /' "$T/out" | tail -20 >&2
-    fi
-}
+SUITE=install-test . "$ROOT/Tests/lib/check.sh"
 
 check "make install into a temporary prefix" make -s -C "$ROOT" install PREFIX="$T/prefix"
 check "the installed files are there" test -f "$T/prefix/include/aimetcle.h" -a -f "$T/prefix/lib/libaimetcle.so" \
@@ -51,5 +37,4 @@ check "AIMETCLE_LIB still overrides the bundled library" \
 import aimetcle._lib as lib
 assert lib.library_path() == '$ROOT/.build/release/libaimetcle.so'
 \""
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+report

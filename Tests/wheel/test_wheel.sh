@@ -15,24 +15,9 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PYTHON=${PYTHON:-python3}
 CC=${CC:-cc}
 MODEL=$ROOT/data/digits_mbv2.onnx
-T=$(mktemp -d "${TMPDIR:-/tmp}/aimetcle-wheel-test.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-passed=0
-failed=0
-check() {
-    local description=$1
-    shift
-    if "$@" >"$T/out" 2>&1; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL: $description" >&2
-        sed 's/^/  /' "$T/out" | tail -20 >&2
-    fi
-}
+SUITE=wheel-test . "$ROOT/Tests/lib/check.sh"
 finish() {
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
+    report
     exit
 }
 fails() { ! "$@"; }

@@ -272,37 +272,33 @@ final class DepthwisePositionsEngine: EngineCore, ReconstructionEngine {
                 for k in 0..<kk { wp[k * c + ch] = weight[ch * kk + k] }
             }
         }
-        let total = indices.count
-        let shares = min(workers, max(1, total / 64))
+        let shares = min(workers, max(1, indices.count / 64))
         let withGradient = gradient != nil
-        losses.reset()
-        inputs.withUnsafeBufferPointer { xb in
-            targets.withUnsafeBufferPointer { tb in
-                tapMajor.withUnsafeBufferPointer { wpb in
-                    let x = xb.baseAddress!, t = tb.baseAddress!, wp = wpb.baseAddress!
-                    let biases = bias.pointer, slopePointer = slopes.map { UnsafePointer($0.pointer) }
-                    Parallel.forEach(total, workers: shares) { range, w in
-                        let y = workspaces[w].floats(c, slot: 1)
-                        let dW: UnsafeMutablePointer<Float>? = withGradient ? partials.zeroed(w) : nil
-                        var loss = 0.0
-                        for s in range {
-                            let position = indices[s]
-                            y.update(repeating: 0, count: c)
-                            forEachTap(position, x) { k, pixel in Self.multiplyAdd(y, wp + k * c, pixel, c) }
-                            loss += lossEpilogueChannels(y, t + position * c, c, bias: biases, activation,
-                                                         slopes: slopePointer, scale: scale, gradient: withGradient)
-                            if let dW {
-                                forEachTap(position, x) { k, pixel in Self.multiplyAdd(dW + k * c, UnsafePointer(y), pixel, c) }
-                            }
+        withData { x, t in
+            tapMajor.withUnsafeBufferPointer { wpb in
+                let wp = wpb.baseAddress!
+                let biases = bias.pointer, slopePointer = slopes.map { UnsafePointer($0.pointer) }
+                Parallel.forEach(indices.count, workers: shares) { range, w in
+                    let y = workspaces[w].floats(c, slot: 1)
+                    let dW: UnsafeMutablePointer<Float>? = withGradient ? partials.zeroed(w) : nil
+                    var loss = 0.0
+                    for s in range {
+                        let position = indices[s]
+                        y.update(repeating: 0, count: c)
+                        forEachTap(position, x) { k, pixel in Self.multiplyAdd(y, wp + k * c, pixel, c) }
+                        loss += lossEpilogueChannels(y, t + position * c, c, bias: biases, activation,
+                                                     slopes: slopePointer, scale: scale, gradient: withGradient)
+                        if let dW {
+                            forEachTap(position, x) { k, pixel in Self.multiplyAdd(dW + k * c, UnsafePointer(y), pixel, c) }
                         }
-                        losses.add(w, loss)
                     }
-                    if let gradient {
-                        let sum = partials.buffer(0)
-                        partials.sum(shares, into: sum)
-                        for ch in 0..<c {
-                            for k in 0..<kk { gradient[ch * kk + k] = sum[k * c + ch] }
-                        }
+                    losses.add(w, loss)
+                }
+                if let gradient {
+                    let sum = partials.buffer(0)
+                    partials.sum(shares, into: sum)
+                    for ch in 0..<c {
+                        for k in 0..<kk { gradient[ch * kk + k] = sum[k * c + ch] }
                     }
                 }
             }

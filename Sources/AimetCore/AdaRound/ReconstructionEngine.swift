@@ -132,6 +132,14 @@ class EngineCore {
         workspaces = (0..<self.workers).map { _ in Workspace() }
         losses = LossPartials(self.workers)
     }
+
+    /// Starts a step: resets the losses and runs `body` on the cached inputs and targets.
+    func withData<R>(_ body: (UnsafePointer<Float>, UnsafePointer<Float>) -> R) -> R {
+        losses.reset()
+        return inputs.withUnsafeBufferPointer { x in
+            targets.withUnsafeBufferPointer { t in body(x.baseAddress!, t.baseAddress!) }
+        }
+    }
 }
 
 /// `dst[0..<n] = src[0..<n]`; short runs with vector moves (a `memmove` call
