@@ -62,52 +62,48 @@ final class DepthwiseEngine: EngineCore, ReconstructionEngine {
         let shares = min(workers, m)
         // Output rows without padding lanes: the epilogue takes a plane at once.
         let contiguous = rowStride == g.outW
-        losses.reset()
-        inputs.withUnsafeBufferPointer { xb in
-            targets.withUnsafeBufferPointer { tb in
-                let x = xb.baseAddress!, t = tb.baseAddress!
-                Parallel.forEach(m, workers: shares) { range, w in
-                    let ws = workspaces[w]
-                    let y = ws.floats(g.outH * rowStride, slot: 1)
-                    // Image by image, so each image's planes stream in order; per-channel sums in `acc`.
-                    let acc = ws.floats(range.count * kk, slot: 2)
-                    acc.update(repeating: 0, count: range.count * kk)
-                    var loss = 0.0
-                    for b in indices {
-                        for o in range {
-                            let plane = x + (b * c + o / multiplier) * planeSize
-                            let wo = weight + o * kk
-                            if fast { forward3x3(plane, wo, y) } else { forwardGeneric(plane, wo, y) }
-                            let target = t + (b * m + o) * p
-                            let act = activation.forChannel(o)
-                            if contiguous {
-                                loss += lossEpilogue(y, target, p, bias: bias[o], act, scale: scale, gradient: withGradient)
-                            } else {
-                                for oy in 0..<g.outH {
-                                    let row = y + oy * rowStride
-                                    loss += lossEpilogue(row, target + oy * g.outW, g.outW, bias: bias[o], act,
-                                                         scale: scale, gradient: withGradient)
-                                    if withGradient {
-                                        for j in g.outW..<rowStride { row[j] = 0 }
-                                    }
+        withData { x, t in
+            Parallel.forEach(m, workers: shares) { range, w in
+                let ws = workspaces[w]
+                let y = ws.floats(g.outH * rowStride, slot: 1)
+                // Image by image, so each image's planes stream in order; per-channel sums in `acc`.
+                let acc = ws.floats(range.count * kk, slot: 2)
+                acc.update(repeating: 0, count: range.count * kk)
+                var loss = 0.0
+                for b in indices {
+                    for o in range {
+                        let plane = x + (b * c + o / multiplier) * planeSize
+                        let wo = weight + o * kk
+                        if fast { forward3x3(plane, wo, y) } else { forwardGeneric(plane, wo, y) }
+                        let target = t + (b * m + o) * p
+                        let act = activation.forChannel(o)
+                        if contiguous {
+                            loss += lossEpilogue(y, target, p, bias: bias[o], act, scale: scale, gradient: withGradient)
+                        } else {
+                            for oy in 0..<g.outH {
+                                let row = y + oy * rowStride
+                                loss += lossEpilogue(row, target + oy * g.outW, g.outW, bias: bias[o], act,
+                                                     scale: scale, gradient: withGradient)
+                                if withGradient {
+                                    for j in g.outW..<rowStride { row[j] = 0 }
                                 }
                             }
-                            guard withGradient else { continue }
-                            let sums = acc + (o - range.lowerBound) * kk
-                            if fast {
-                                var fastAcc = FastAccumulators()
-                                backward3x3(plane, y, &fastAcc)
-                                for k in 0..<9 { sums[k] += fastAcc.total(k) }
-                            } else {
-                                backwardGeneric(plane, y, sums)
-                            }
+                        }
+                        guard withGradient else { continue }
+                        let sums = acc + (o - range.lowerBound) * kk
+                        if fast {
+                            var fastAcc = FastAccumulators()
+                            backward3x3(plane, y, &fastAcc)
+                            for k in 0..<9 { sums[k] += fastAcc.total(k) }
+                        } else {
+                            backwardGeneric(plane, y, sums)
                         }
                     }
-                    if let gradient {
-                        (gradient + range.lowerBound * kk).update(from: acc, count: range.count * kk)
-                    }
-                    losses.add(w, loss)
                 }
+                if let gradient {
+                    (gradient + range.lowerBound * kk).update(from: acc, count: range.count * kk)
+                }
+                losses.add(w, loss)
             }
         }
         return losses.total

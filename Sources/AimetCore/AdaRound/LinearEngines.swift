@@ -113,40 +113,36 @@ final class ConvTransposeEngine: EngineCore, ReconstructionEngine {
         let hwIn = g.outCount, hwOut = g.inCount, rowsPerGroup = mg * g.kernelCount
         let withGradient = gradient != nil
         let shares = min(workers, indices.count)
-        losses.reset()
-        inputs.withUnsafeBufferPointer { xb in
-            targets.withUnsafeBufferPointer { tb in
-                let x = xb.baseAddress!, t = tb.baseAddress!
-                Parallel.forEach(indices.count, workers: shares) { range, w in
-                    let ws = workspaces[w]
-                    let cols = ws.floats(rowsPerGroup * hwIn, slot: 0), y = ws.floats(m * hwOut, slot: 1)
-                    let dW: UnsafeMutablePointer<Float>? = withGradient ? partials.zeroed(w) : nil
-                    var loss = 0.0
-                    for j in range {
-                        let b = indices[j]
-                        y.update(repeating: 0, count: m * hwOut)
-                        for grp in 0..<groups {
-                            let xg = x + (b * inChannels + grp * cg) * hwIn
-                            BLAS.sgemm(transA: true, m: rowsPerGroup, n: hwIn, k: cg, a: weight + grp * cg * rowsPerGroup,
-                                       lda: rowsPerGroup, b: xg, ldb: hwIn, c: cols, ldc: hwIn)
-                            Im2col.unpackAdd(cols, rowStride: hwIn, channels: mg, g, into: y + grp * mg * hwOut)
-                        }
-                        for o in 0..<m {
-                            loss += lossEpilogue(y + o * hwOut, t + (b * m + o) * hwOut, hwOut, bias: bias[o],
-                                                 activation.forChannel(o), scale: scale, gradient: withGradient)
-                        }
-                        guard let dW else { continue }
-                        for grp in 0..<groups {
-                            let xg = x + (b * inChannels + grp * cg) * hwIn
-                            Im2col.pack(y + grp * mg * hwOut, channels: mg, g, pixels: 0..<hwIn, into: cols, rowStride: hwIn)
-                            BLAS.sgemm(transB: true, m: cg, n: rowsPerGroup, k: hwIn, a: xg, lda: hwIn, b: cols, ldb: hwIn,
-                                       beta: 1, c: dW + grp * cg * rowsPerGroup, ldc: rowsPerGroup)
-                        }
+        withData { x, t in
+            Parallel.forEach(indices.count, workers: shares) { range, w in
+                let ws = workspaces[w]
+                let cols = ws.floats(rowsPerGroup * hwIn, slot: 0), y = ws.floats(m * hwOut, slot: 1)
+                let dW: UnsafeMutablePointer<Float>? = withGradient ? partials.zeroed(w) : nil
+                var loss = 0.0
+                for j in range {
+                    let b = indices[j]
+                    y.update(repeating: 0, count: m * hwOut)
+                    for grp in 0..<groups {
+                        let xg = x + (b * inChannels + grp * cg) * hwIn
+                        BLAS.sgemm(transA: true, m: rowsPerGroup, n: hwIn, k: cg, a: weight + grp * cg * rowsPerGroup,
+                                   lda: rowsPerGroup, b: xg, ldb: hwIn, c: cols, ldc: hwIn)
+                        Im2col.unpackAdd(cols, rowStride: hwIn, channels: mg, g, into: y + grp * mg * hwOut)
                     }
-                    losses.add(w, loss)
+                    for o in 0..<m {
+                        loss += lossEpilogue(y + o * hwOut, t + (b * m + o) * hwOut, hwOut, bias: bias[o],
+                                             activation.forChannel(o), scale: scale, gradient: withGradient)
+                    }
+                    guard let dW else { continue }
+                    for grp in 0..<groups {
+                        let xg = x + (b * inChannels + grp * cg) * hwIn
+                        Im2col.pack(y + grp * mg * hwOut, channels: mg, g, pixels: 0..<hwIn, into: cols, rowStride: hwIn)
+                        BLAS.sgemm(transB: true, m: cg, n: rowsPerGroup, k: hwIn, a: xg, lda: hwIn, b: cols, ldb: hwIn,
+                                   beta: 1, c: dW + grp * cg * rowsPerGroup, ldc: rowsPerGroup)
+                    }
                 }
-                if let gradient { partials.sum(shares, into: gradient) }
+                losses.add(w, loss)
             }
+            if let gradient { partials.sum(shares, into: gradient) }
         }
         return losses.total
     }

@@ -227,70 +227,66 @@ final class ConvGEMMEngine: ConvEngineCore, ReconstructionEngine {
         let shares = min(workers, max(1, total / 256))
         let pointwise = g.isPointwise
         let withGradient = gradient != nil
-        losses.reset()
-        inputs.withUnsafeBufferPointer { xb in
-            targets.withUnsafeBufferPointer { tb in
-                bias.withUnsafeBufferPointer { biasb in
-                    let x = xb.baseAddress!, t = tb.baseAddress!
-                    Parallel.forEach(total, workers: shares) { range, w in
-                        let ws = workspaces[w]
-                        let dW: UnsafeMutablePointer<Float>? = withGradient ? partials.zeroed(w) : nil
-                        var loss = 0.0
-                        var c0 = range.lowerBound
-                        while c0 < range.upperBound {
-                            let c1 = min(range.upperBound, c0 + tile), width = c1 - c0
-                            let first = c0 / p
-                            let single = (c1 - 1) / p == first
-                            for grp in 0..<groups {
-                                let cols: UnsafePointer<Float>, ldb: Int
-                                if pointwise && single {
-                                    cols = x + (indices[first] * c + grp * inPerGroup) * hw + (c0 - first * p)
-                                    ldb = hw
-                                } else {
-                                    let buffer = ws.floats(kg * width, slot: 0)
-                                    var col = c0
-                                    while col < c1 {
-                                        let b = col / p, p0 = col - b * p, p1 = min(p, p0 + (c1 - col))
-                                        let xg = x + (indices[b] * c + grp * inPerGroup) * hw
-                                        if pointwise {
-                                            // Columns are input pixels: one run per channel.
-                                            for r in 0..<inPerGroup {
-                                                copyFloats(buffer + r * width + (col - c0), xg + r * hw + p0, p1 - p0)
-                                            }
-                                        } else {
-                                            Im2col.pack(xg, channels: inPerGroup, g, pixels: p0..<p1, into: buffer + (col - c0),
-                                                        rowStride: width)
+        withData { x, t in
+            bias.withUnsafeBufferPointer { biasb in
+                Parallel.forEach(total, workers: shares) { range, w in
+                    let ws = workspaces[w]
+                    let dW: UnsafeMutablePointer<Float>? = withGradient ? partials.zeroed(w) : nil
+                    var loss = 0.0
+                    var c0 = range.lowerBound
+                    while c0 < range.upperBound {
+                        let c1 = min(range.upperBound, c0 + tile), width = c1 - c0
+                        let first = c0 / p
+                        let single = (c1 - 1) / p == first
+                        for grp in 0..<groups {
+                            let cols: UnsafePointer<Float>, ldb: Int
+                            if pointwise && single {
+                                cols = x + (indices[first] * c + grp * inPerGroup) * hw + (c0 - first * p)
+                                ldb = hw
+                            } else {
+                                let buffer = ws.floats(kg * width, slot: 0)
+                                var col = c0
+                                while col < c1 {
+                                    let b = col / p, p0 = col - b * p, p1 = min(p, p0 + (c1 - col))
+                                    let xg = x + (indices[b] * c + grp * inPerGroup) * hw
+                                    if pointwise {
+                                        // Columns are input pixels: one run per channel.
+                                        for r in 0..<inPerGroup {
+                                            copyFloats(buffer + r * width + (col - c0), xg + r * hw + p0, p1 - p0)
                                         }
-                                        col += p1 - p0
+                                    } else {
+                                        Im2col.pack(xg, channels: inPerGroup, g, pixels: p0..<p1, into: buffer + (col - c0),
+                                                    rowStride: width)
                                     }
-                                    cols = UnsafePointer(buffer)
-                                    ldb = width
+                                    col += p1 - p0
                                 }
-                                let y = ws.floats(mg * width, slot: 1)
-                                BLAS.sgemm(m: mg, n: width, k: kg, a: weight + grp * mg * kg, lda: kg, b: cols, ldb: ldb,
-                                           c: y, ldc: width)
-                                for mm in 0..<mg {
-                                    let o = grp * mg + mm
-                                    let act = activation.forChannel(o)
-                                    var col = c0
-                                    while col < c1 {
-                                        let b = col / p, p0 = col - b * p, n = min(p - p0, c1 - col)
-                                        loss += lossEpilogue(y + mm * width + (col - c0), t + (indices[b] * m + o) * p + p0, n,
-                                                             bias: biasb[o], act, scale: scale, gradient: withGradient)
-                                        col += n
-                                    }
-                                }
-                                if let dW {
-                                    BLAS.sgemm(transB: true, m: mg, n: kg, k: width, a: y, lda: width, b: cols, ldb: ldb,
-                                               beta: 1, c: dW + grp * mg * kg, ldc: kg)
+                                cols = UnsafePointer(buffer)
+                                ldb = width
+                            }
+                            let y = ws.floats(mg * width, slot: 1)
+                            BLAS.sgemm(m: mg, n: width, k: kg, a: weight + grp * mg * kg, lda: kg, b: cols, ldb: ldb,
+                                       c: y, ldc: width)
+                            for mm in 0..<mg {
+                                let o = grp * mg + mm
+                                let act = activation.forChannel(o)
+                                var col = c0
+                                while col < c1 {
+                                    let b = col / p, p0 = col - b * p, n = min(p - p0, c1 - col)
+                                    loss += lossEpilogue(y + mm * width + (col - c0), t + (indices[b] * m + o) * p + p0, n,
+                                                         bias: biasb[o], act, scale: scale, gradient: withGradient)
+                                    col += n
                                 }
                             }
-                            c0 = c1
+                            if let dW {
+                                BLAS.sgemm(transB: true, m: mg, n: kg, k: width, a: y, lda: width, b: cols, ldb: ldb,
+                                           beta: 1, c: dW + grp * mg * kg, ldc: kg)
+                            }
                         }
-                        losses.add(w, loss)
+                        c0 = c1
                     }
-                    if let gradient { partials.sum(shares, into: gradient) }
+                    losses.add(w, loss)
                 }
+                if let gradient { partials.sum(shares, into: gradient) }
             }
         }
         return losses.total
@@ -342,51 +338,48 @@ final class ConvPositionsEngine: ConvEngineCore, ReconstructionEngine {
         let total = indices.count
         let shares = min(workers, max(1, total / 64))
         let withGradient = gradient != nil
-        losses.reset()
-        inputs.withUnsafeBufferPointer { xb in
-            targets.withUnsafeBufferPointer { tb in
-                bias.withUnsafeBufferPointer { biasb in
-                    permuted.withUnsafeBufferPointer { wpb in
-                        let slopePointer = slopes?.pointer
-                        let x = xb.baseAddress!, t = tb.baseAddress!, wp = wpb.baseAddress!
-                        Parallel.forEach(total, workers: shares) { range, w in
-                            let ws = workspaces[w]
-                            let dW: UnsafeMutablePointer<Float>? = withGradient ? partials.zeroed(w) : nil
-                            var loss = 0.0
-                            var s0 = range.lowerBound
-                            while s0 < range.upperBound {
-                                let s1 = min(range.upperBound, s0 + tile), width = s1 - s0
-                                for grp in 0..<groups {
-                                    let cols = ws.floats(width * kg, slot: 0)
-                                    for s in s0..<s1 {
-                                        gather(x, position: indices[s], group: grp, into: cols + (s - s0) * kg)
-                                    }
-                                    let y = ws.floats(width * mg, slot: 1)
-                                    BLAS.sgemm(transB: true, m: width, n: mg, k: kg, a: cols, lda: kg, b: wp + grp * mg * kg,
-                                               ldb: kg, c: y, ldc: mg)
-                                    for s in s0..<s1 {
-                                        loss += lossEpilogueChannels(y + (s - s0) * mg, t + indices[s] * m + grp * mg, mg,
-                                                                     bias: biasb.baseAddress! + grp * mg, activation,
-                                                                     slopes: slopePointer.map { $0 + grp * mg },
-                                                                     scale: scale, gradient: withGradient)
-                                    }
-                                    if let dW {
-                                        BLAS.sgemm(transA: true, m: mg, n: kg, k: width, a: y, lda: mg, b: cols, ldb: kg,
-                                                   beta: 1, c: dW + grp * mg * kg, ldc: kg)
-                                    }
+        withData { x, t in
+            bias.withUnsafeBufferPointer { biasb in
+                permuted.withUnsafeBufferPointer { wpb in
+                    let slopePointer = slopes?.pointer
+                    let wp = wpb.baseAddress!
+                    Parallel.forEach(total, workers: shares) { range, w in
+                        let ws = workspaces[w]
+                        let dW: UnsafeMutablePointer<Float>? = withGradient ? partials.zeroed(w) : nil
+                        var loss = 0.0
+                        var s0 = range.lowerBound
+                        while s0 < range.upperBound {
+                            let s1 = min(range.upperBound, s0 + tile), width = s1 - s0
+                            for grp in 0..<groups {
+                                let cols = ws.floats(width * kg, slot: 0)
+                                for s in s0..<s1 {
+                                    gather(x, position: indices[s], group: grp, into: cols + (s - s0) * kg)
                                 }
-                                s0 = s1
+                                let y = ws.floats(width * mg, slot: 1)
+                                BLAS.sgemm(transB: true, m: width, n: mg, k: kg, a: cols, lda: kg, b: wp + grp * mg * kg,
+                                           ldb: kg, c: y, ldc: mg)
+                                for s in s0..<s1 {
+                                    loss += lossEpilogueChannels(y + (s - s0) * mg, t + indices[s] * m + grp * mg, mg,
+                                                                 bias: biasb.baseAddress! + grp * mg, activation,
+                                                                 slopes: slopePointer.map { $0 + grp * mg },
+                                                                 scale: scale, gradient: withGradient)
+                                }
+                                if let dW {
+                                    BLAS.sgemm(transA: true, m: mg, n: kg, k: width, a: y, lda: mg, b: cols, ldb: kg,
+                                               beta: 1, c: dW + grp * mg * kg, ldc: kg)
+                                }
                             }
-                            losses.add(w, loss)
+                            s0 = s1
                         }
-                        if let gradient {
-                            let sum = partials.buffer(0)
-                            partials.sum(shares, into: sum)
-                            // W'[o][k][c] → W[o][c][k]
-                            for o in 0..<m {
-                                for ci in 0..<cg {
-                                    for k in 0..<kk { gradient[(o * cg + ci) * kk + k] = sum[(o * kk + k) * cg + ci] }
-                                }
+                        losses.add(w, loss)
+                    }
+                    if let gradient {
+                        let sum = partials.buffer(0)
+                        partials.sum(shares, into: sum)
+                        // W'[o][k][c] → W[o][c][k]
+                        for o in 0..<m {
+                            for ci in 0..<cg {
+                                for k in 0..<kk { gradient[(o * cg + ci) * kk + k] = sum[(o * kk + k) * cg + ci] }
                             }
                         }
                     }

@@ -283,8 +283,7 @@ public final class Executor: Sendable {
             defer { pool = [:] }
             return pool
         }
-        let walk = Walk(program: program, exact: exact, table: table,
-                        inputs: inputs, pool: pool)
+        let walk = Walk(executor: self, exact: exact, table: table, inputs: inputs, pool: pool)
         // Also when a hook stops the run early: the arrays still held go back to the pool, which the next run takes.
         defer { arrayPool.withLock { $0 = walk.deadArrays() } }
         for input in program.inputs {

@@ -9,8 +9,8 @@
 /// of the same graph (`Executor.advance` with a different executor): AdaRound
 /// recompiles after changing a layer's weights, before that layer's step runs.
 final class Walk {
-    /// The program whose steps ran last (its constants are those in `values`).
-    private(set) var program: Program
+    /// The compilation whose steps ran last (its constants are those in `values`).
+    private(set) var executor: Executor
     let exact: Bool
     let table: ShapeTable
     /// Values by id: nil once read for the last time (or not yet computed).
@@ -23,11 +23,12 @@ final class Walk {
     /// walk must not hoard arrays of sizes it will not meet again).
     var pool: [Int: [[Float]]]?
 
+    var program: Program { executor.program }
     var plan: Plan { exact ? program.exact : program.fused }
-    var isFinished: Bool { next == plan.steps.count }
 
-    init(program: Program, exact: Bool, table: ShapeTable, inputs: [[Float]], pool: [Int: [[Float]]]?) {
-        self.program = program
+    init(executor: Executor, exact: Bool, table: ShapeTable, inputs: [[Float]], pool: [Int: [[Float]]]?) {
+        self.executor = executor
+        let program = executor.program
         self.exact = exact
         self.table = table
         self.pool = pool
@@ -38,16 +39,18 @@ final class Walk {
         for (k, input) in program.inputs.enumerated() { values[input.id] = inputs[k] }
     }
 
-    /// Goes on with `other`, a compilation of the same graph with other
-    /// parameter values: its steps run from here on, its constants replace
-    /// those still to be read.
-    func resume(with other: Program) throws {
-        guard other.names == program.names, other.exact.steps.count == program.exact.steps.count,
-              other.fused.steps.count == program.fused.steps.count else {
+    /// Goes on with `other` (nothing to do when it is the walk's own), a
+    /// compilation of the same graph with other parameter values: its steps
+    /// run from here on, its constants replace those still to be read.
+    func resume(with other: Executor) throws {
+        guard other !== executor else { return }
+        let new = other.program, old = program
+        guard new.names == old.names, new.exact.steps.count == old.exact.steps.count,
+              new.fused.steps.count == old.fused.steps.count else {
             throw AimetError(.internalError, "a walk can go on only with a compilation of the same graph")
         }
-        for c in other.constants where values[c.id] != nil && !owned[c.id] { values[c.id] = c.value.slots }
-        program = other
+        for c in new.constants where values[c.id] != nil { values[c.id] = c.value.slots }
+        executor = other
     }
 
     /// The arrays the walk still holds that it allocated, for the next run's pool.
@@ -65,7 +68,7 @@ final class Walk {
     /// `kept` as they are computed (before a step that reads them last lets them go).
     func advance(to end: Int, workers: Int, workspaces: [Workspace], hook: ((String, inout Tensor) throws -> Void)?,
                  keep: Set<Int>, kept: inout [Int: [Float]]) throws {
-        let plan = self.plan
+        let program = self.program, plan = self.plan
         let shapes = table.shapes
         let outputs = Set(program.outputs.map(\.id))
         while next < end {
@@ -148,7 +151,7 @@ extension Executor {
     func walk(_ inputs: [String: Tensor]) throws -> Walk {
         let (given, arrays) = try checked(inputs.mapValues { Value($0) })
         let table = try prepare(exact: true, plan: program.exact, inputs: given).table
-        return Walk(program: program, exact: true, table: table, inputs: arrays, pool: nil)
+        return Walk(executor: self, exact: true, table: table, inputs: arrays, pool: nil)
     }
 
     /// Runs `walk` (made by this executor, or by one compiled from the same
@@ -156,7 +159,7 @@ extension Executor {
     /// the first step of node `node` (graph order; `graph.nodes.count`: to the
     /// end). Returns the float values among `keep` computed on the way.
     func advance(_ walk: Walk, toNode node: Int, keep: Set<String>) throws -> [String: Tensor] {
-        try walk.resume(with: program)
+        try walk.resume(with: self)
         let ids = Set(keep.compactMap { program.ids[$0] })
         var kept: [Int: [Float]] = [:]
         let workspaces = acquireWorkspaces(threads)
